@@ -1,0 +1,270 @@
+"""The search-space file as typed, strict configuration.
+
+    from pipeline.config import load_spec
+    spec = load_spec("search_spaces/dropout.yaml", ["trial.train.steps=200"])
+
+An unknown key, a wrong type or an impossible range raises `ConfigError`, whose message names the
+file and the dotted key; `python -m pipeline.sweep` turns it into exit status 2 before Ray starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline import metric_names
+
+DatasetName = Literal["ring8", "grid25", "mnist5k"]
+IMAGE_DATASETS = frozenset({"mnist5k"})
+MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
+
+
+class ConfigError(ValueError):
+    """A problem in a search-space file, located by file and dotted key."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.message = source, key, message
+        super().__init__(f"{source}: {key}: {message}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(Strict):
+    name: DatasetName
+
+
+class ModelConfig(Strict):
+    name: Literal["mlp", "dcgan"]
+    latent_dim: int = Field(64, ge=1)  # DCGAN-paper scale is 100; 64 trains as well at 28x28
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # in D only: the knob the dropout study sweeps
+    width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the widest layer
+    layers: int = Field(3, ge=1)  # mlp hidden layers (PacGAN's 2D nets use 3-4); dcgan ignores it
+
+
+class OptimizerConfig(Strict):
+    name: Literal["adam", "rmsprop", "sgd"]
+    lr: float = Field(gt=0.0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)  # 0.5 as in DCGAN: 0.9 oscillates with GANs
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)  # Adam's default
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop; 0 keeps them plain
+
+
+class OptimConfig(Strict):
+    g: OptimizerConfig
+    d: OptimizerConfig
+
+
+class TrainConfig(Strict):
+    steps: int = Field(ge=1)  # generator updates
+    batch_size: int = Field(64, ge=2)  # BatchNorm needs at least 2
+    d_steps: int = Field(1, ge=1)  # discriminator updates per generator update, as in Goodfellow 2014
+    eval_every: int = Field(ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _eval_within_run(self) -> TrainConfig:
+        if self.eval_every > self.steps:
+            raise ValueError(f"eval_every ({self.eval_every}) exceeds steps ({self.steps})")
+        return self
+
+
+class EvalConfig(Strict):
+    # FID is biased by n, so every trial of a sweep evaluates the same number of samples.
+    samples: int = Field(2000, ge=10)
+
+
+class TrialConfig(Strict):
+    dataset: DatasetConfig
+    model: ModelConfig
+    optim: OptimConfig
+    train: TrainConfig
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _model_fits_data(self) -> TrialConfig:
+        if self.model.name == "dcgan" and self.dataset.name not in IMAGE_DATASETS:
+            raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
+        return self
+
+
+class ParameterSpec(Strict):
+    """One swept parameter: exactly one way of drawing its values."""
+
+    grid: list[Any] | None = None
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    log_uniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ParameterSpec:
+        given = [k for k, v in self if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(SAMPLERS)}; got {given or 'none'}")
+        kind, values = given[0], getattr(self, given[0])
+        if kind in ("grid", "choice") and not values:
+            raise ValueError(f"{kind} needs at least one value")
+        if kind in ("uniform", "log_uniform", "randint") and not values[0] < values[1]:
+            raise ValueError(f"{kind} needs [low, high] with low < high, got {list(values)}")
+        if kind == "log_uniform" and values[0] <= 0:
+            raise ValueError(f"log_uniform needs a positive low bound, got {values[0]}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in self if v is not None)
+
+    @property
+    def values(self) -> Any:
+        return getattr(self, self.kind)
+
+    def candidates(self) -> list[Any]:
+        """Values that bound what this parameter can take: all of a list, the ends of a range."""
+        return list(self.values)
+
+
+SAMPLERS = tuple(ParameterSpec.model_fields)
+
+
+class SearchConfig(Strict):
+    algorithm: Literal["grid", "random"] = "grid"
+    num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random: trials drawn
+    max_concurrent: int = Field(4, ge=1)  # trials running at once (Ray also caps it by resources)
+    seed: int | None = None  # random search: same seed, same trials
+
+
+class SchedulerConfig(Strict):
+    name: Literal["fifo"] = "fifo"
+
+
+class ResourcesConfig(Strict):
+    workers_per_trial: Literal[1] = 1  # DDP trials (> 1) are not built yet: see issue 5
+    gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+
+
+class SweepSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    metric: MetricName  # type: ignore[valid-type]
+    mode: Literal["min", "max"]
+    trial: TrialConfig
+    parameters: dict[str, ParameterSpec] = {}
+    search: SearchConfig = SearchConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+
+def load_spec(path: str | Path, overrides: list[str] = ()) -> SweepSpec:
+    """Read, override and validate a search-space file; every problem is a `ConfigError`."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(source, "(file)", "no such file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(source, "(file)", f"not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "(file)", "expected a mapping of keys at the top level")
+    for override in overrides:
+        apply_override(raw, override, source)
+    return validate_spec(raw, source)
+
+
+def validate_spec(raw: dict, source: str) -> SweepSpec:
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(source, dotted(first["loc"]), describe(first)) from None
+    for key, param in spec.parameters.items():
+        check_parameter(spec.trial, key, param, source)
+    if spec.search.algorithm == "grid":
+        for key, param in spec.parameters.items():
+            if param.kind != "grid":
+                raise ConfigError(
+                    source, f"parameters.{key}", f"search.algorithm grid takes only grid values, not {param.kind} "
+                    "(use search.algorithm: random for sampled parameters)")
+    return spec
+
+
+def apply_override(raw: dict, override: str, source: str) -> None:
+    """Apply one `--set dotted.key=value`, the value parsed as a YAML scalar or flow collection."""
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(source, override, "--set takes dotted.key=value")
+    value = yaml.safe_load(text)
+    path = split_override_key(key)
+    node = raw
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(source, key, f"--set goes through {part!r}, which is not a mapping")
+        node = child
+    node[path[-1]] = value
+
+
+def split_override_key(key: str) -> list[str]:
+    """`parameters.model.dropout.grid` -> ['parameters', 'model.dropout', 'grid']: parameter keys hold dots."""
+    parts = key.split(".")
+    if parts[0] != "parameters" or len(parts) < 2:
+        return parts
+    if parts[-1] in SAMPLERS and len(parts) > 2:
+        return ["parameters", ".".join(parts[1:-1]), parts[-1]]
+    return ["parameters", ".".join(parts[1:])]
+
+
+def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfig:
+    """The trial config with dotted-key values (one sampled point of the search space) put in."""
+    raw = copy.deepcopy(trial.model_dump() if isinstance(trial, TrialConfig) else trial)
+    for key, value in values.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return TrialConfig.model_validate(raw)
+
+
+def check_parameter(trial: TrialConfig, key: str, param: ParameterSpec, source: str) -> None:
+    """A swept key must name an existing trial field, and each bound of its values must be valid there."""
+    node: Any = trial
+    for part in key.split("."):
+        if not isinstance(node, BaseModel) or part not in type(node).model_fields:
+            raise ConfigError(source, f"parameters.{key}", f"no such trial key (at {part!r})")
+        node = getattr(node, part)
+    for value in param.candidates():
+        try:
+            with_values(trial, {key: value})
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ConfigError(source, f"parameters.{key}", f"value {value!r}: {describe(first)}") from None
+
+
+def dotted(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def describe(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return error["msg"]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}: the dotted keys used for MLflow params and the report."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

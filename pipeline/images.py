@@ -1,0 +1,51 @@
+"""Sample pictures for MLflow and the report: a grid of generated images, or a 2D scatter.
+
+Both return H x W x 3 uint8 arrays, which `mlflow.log_image` and Pillow take as they are.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+GRID_SIDE = 8  # 8 x 8 = 64 samples, the classic DCGAN sample sheet
+SCATTER_POINTS = 1000  # enough to see every mode, few enough to see density
+
+
+def image_grid(images: torch.Tensor, side: int = GRID_SIDE, pad: int = 2) -> np.ndarray:
+    """N x C x H x W images in [-1, 1] -> a side x side sheet with `pad` pixels between images."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be N x (1 or 3) x H x W, got shape {tuple(images.shape)}")
+    count = min(side * side, images.shape[0])
+    pixels = ((images[:count].detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if pixels.shape[1] == 1:
+        pixels = pixels.expand(-1, 3, -1, -1)
+    _, _, height, width = pixels.shape
+    rows = (count + side - 1) // side
+    sheet = torch.zeros(3, rows * (height + pad) + pad, side * (width + pad) + pad, dtype=torch.uint8)
+    for i in range(count):
+        top, left = pad + (i // side) * (height + pad), pad + (i % side) * (width + pad)
+        sheet[:, top : top + height, left : left + width] = pixels[i]
+    return sheet.permute(1, 2, 0).numpy()
+
+
+def scatter_plot(points: torch.Tensor, centres: torch.Tensor, pixels: int = 320) -> np.ndarray:
+    """Generated 2D points (blue) over the real mixture's centres (red crosses)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    shown = points[:SCATTER_POINTS].detach().float().cpu().numpy()
+    figure = Figure(figsize=(4, 4), dpi=pixels / 4)
+    axes = figure.add_subplot()
+    axes.scatter(shown[:, 0], shown[:, 1], s=3, alpha=0.5, color="tab:blue")
+    axes.scatter(centres[:, 0], centres[:, 1], s=40, marker="x", color="tab:red")
+    reach = float(centres.abs().max()) * 1.5
+    axes.set_xlim(-reach, reach)
+    axes.set_ylim(-reach, reach)
+    axes.set_aspect("equal")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))

@@ -1,0 +1,43 @@
+"""The one place that names metrics: Tune's `metric=`, MLflow keys and the report all use these.
+
+Pure constants, no imports, so that every stage (the report too) can read them cheaply.
+"""
+
+FID = "fid"
+KID = "kid"
+MODES = "modes"
+MODE_KL = "mode_kl"
+HQ_FRACTION = "hq_fraction"
+PRECISION = "precision"
+RECALL = "recall"
+DENSITY = "density"
+COVERAGE = "coverage"
+LOSS_D = "loss_d"
+LOSS_G = "loss_g"
+D_ACC_REAL = "d_acc_real"
+D_ACC_FAKE = "d_acc_fake"
+
+# Training bookkeeping reported beside the metrics.
+STEP = "step"
+
+# The metrics a sweep may rank on, with the direction that is better.
+RANKABLE = {
+    FID: "min",
+    KID: "min",
+    MODES: "max",
+    MODE_KL: "min",
+    HQ_FRACTION: "max",
+    PRECISION: "max",
+    RECALL: "max",
+    DENSITY: "max",
+    COVERAGE: "max",
+    LOSS_D: "min",
+    LOSS_G: "min",
+    D_ACC_REAL: "max",
+    D_ACC_FAKE: "max",
+}
+
+ALL = tuple(RANKABLE)
+
+# Image keys logged at every evaluation.
+SAMPLES_IMAGE = "samples"

@@ -1,0 +1,53 @@
+"""Mode-collapse measures: which modes samples fall in, how many are covered, and how unevenly.
+
+PacGAN (Lin et al. 2018) for 2D mixtures: a sample is high quality when it lies within 3 standard
+deviations of its nearest centre; a mode is covered when at least one high-quality sample is
+nearest to it. Digits use the classifier's class and a confidence of at least 0.9 instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pipeline import metric_names as names
+
+HQ_RADIUS_STDS = 3.0  # PacGAN's high-quality radius
+HQ_CONFIDENCE = 0.9  # digits: classifier probability for a high-quality sample
+
+
+def points_to_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nearest-centre index, is-high-quality) for N x 2 points."""
+    if points.dim() != 2 or points.shape[1] != centres.shape[1]:
+        raise ValueError(f"points must be N x {centres.shape[1]}, got shape {tuple(points.shape)}")
+    distances = torch.cdist(points.double(), centres.double())
+    nearest, index = distances.min(dim=1)
+    return index, nearest <= HQ_RADIUS_STDS * std
+
+
+def probabilities_to_modes(probabilities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class, is-high-quality) from N x K class probabilities."""
+    confidence, index = probabilities.max(dim=1)
+    return index, confidence >= HQ_CONFIDENCE
+
+
+def mode_histogram(index: torch.Tensor, num_modes: int) -> torch.Tensor:
+    """Share of samples per mode, float64, summing to 1."""
+    counts = torch.bincount(index, minlength=num_modes).double()
+    return counts / counts.sum()
+
+
+def reverse_kl(generated: torch.Tensor, real: torch.Tensor) -> float:
+    """KL(generated || real) over mode histograms; finite when modes are missing from `generated`."""
+    support = generated > 0
+    return float((generated[support] * (generated[support] / real[support]).log()).sum())
+
+
+def modes_to_metrics(index: torch.Tensor, high_quality: torch.Tensor, real_histogram: torch.Tensor) -> dict[str, float]:
+    """modes covered, mode_kl and hq_fraction for one set of assigned samples."""
+    num_modes = real_histogram.numel()
+    covered = torch.unique(index[high_quality]).numel()
+    return {
+        names.MODES: float(covered),
+        names.MODE_KL: reverse_kl(mode_histogram(index, num_modes), real_histogram),
+        names.HQ_FRACTION: float(high_quality.double().mean()),
+    }

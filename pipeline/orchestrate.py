@@ -1,0 +1,129 @@
+"""The sweep's driver side: shared assets, the MLflow parent run, the Ray Tune Tuner, the report.
+
+`python -m pipeline.sweep` parses the command line and calls `run_sweep`; this module holds the
+Ray and MLflow wiring, so that a `--dry-run` or a bad file never imports or starts either.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from pipeline.config import SweepSpec
+from pipeline.data import load_dataset
+from pipeline.metrics import Evaluator
+from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
+from pipeline.search_space import param_space, scheduler, search_algorithm
+from pipeline.tracking import SweepRun, close_sweep, log_floor, open_sweep, resolve_tracking_uri
+from pipeline.trial import TrialSetup, run_trial
+
+CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    spec_path: str
+    tracking_uri: str | None
+    address: str | None
+    storage_path: str
+    report_dir: Path
+    require_gpu: bool
+
+
+def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
+    """Train (or load from cache) each image dataset's feature network once, in the driver."""
+    dataset = load_dataset(spec.trial.dataset)
+    return {dataset.name: cached_classifier(dataset)} if dataset.is_image else {}
+
+
+def real_floor(spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> dict[str, float]:
+    dataset = load_dataset(spec.trial.dataset)
+    return Evaluator(dataset, spec.trial.eval.samples, classifiers.get(dataset.name)).real_floor()
+
+
+def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:
+    """The spec's GPU request, or 0 with a warning where the cluster has no GPU."""
+    wanted = spec.resources.gpus_per_worker
+    if wanted == 0 or ray.cluster_resources().get("GPU", 0) > 0:
+        return wanted
+    if require_gpu:
+        raise SystemExit(f"error: the spec asks for {wanted} GPU per worker, the Ray cluster has none (--require-gpu)")
+    print(f"warning: the spec asks for {wanted} GPU per worker but the Ray cluster has no GPU: running on CPU",
+          file=sys.stderr)
+    return 0.0
+
+
+def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.Tuner:
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus}
+    )
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            num_samples=spec.search.num_samples,
+            search_alg=search_algorithm(spec),
+            scheduler=scheduler(spec),  # concurrency: the variant generator caps it (search_space.py)
+        ),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-{setup.sweep.run_id[:8]}",
+            storage_path=storage_path,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+        ),
+    )
+
+
+def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
+    uri = resolve_tracking_uri(options.tracking_uri)
+    try:
+        return open_sweep(spec, options.spec_path, uri)
+    except Exception as err:  # any failure here means no trial could log: stop before Ray starts
+        raise SystemExit(f"error: cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+    sweep = open_tracking(spec, options)
+    print(f"MLflow: experiment {spec.name!r}, parent run {sweep.run_id} at {sweep.tracking_uri}", flush=True)
+    failed = True
+    try:
+        classifiers = prepare_classifiers(spec)
+        log_floor(sweep, real_floor(spec, classifiers))
+        ray.init(address=options.address)
+        setup = TrialSetup(
+            trial=spec.trial.model_dump(),
+            sweep=sweep,
+            classifiers=classifiers,
+            cpus=spec.resources.cpus_per_worker,
+            gpus=gpus_per_trial(spec, options.require_gpu),
+        )
+        results = build_tuner(spec, setup, options.storage_path).fit()
+        errored = [result for result in results if result.error is not None]
+        failed = bool(errored)
+    finally:
+        close_sweep(sweep, failed)
+    report_path = write_sweep_report(spec, sweep, options.report_dir)
+    print(f"\nReport: {report_path.resolve()}")
+    print(f"Browse the runs: {browse_command(sweep.tracking_uri)}")
+    if errored:
+        print(f"{len(errored)} of {len(results)} trials errored; see the report and the MLflow runs.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_sweep_report(spec: SweepSpec, sweep: SweepRun, report_dir: Path) -> Path:
+    from pipeline.report import write_report
+
+    return write_report(spec.name, sweep.tracking_uri, report_dir / f"{spec.name}.html", parent_run_id=sweep.run_id)
+
+
+
+def browse_command(tracking_uri: str) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri}/#/experiments/"
+    return f"mlflow ui --backend-store-uri {tracking_uri}"

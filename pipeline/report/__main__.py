@@ -1,0 +1,41 @@
+"""Write the HTML report of a sweep from its MLflow runs.
+
+    python -m pipeline.report dropout                      # newest 'dropout' sweep in ./mlflow.db
+    python -m pipeline.report ring8 --tracking-uri http://127.0.0.1:5000 --out /tmp/ring8.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.report.load import SweepNotFound
+from pipeline.report.render import write_report
+from pipeline.tracking import resolve_tracking_uri
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.report",
+        description="Rank the trials of a sweep tracked in MLflow and write one self-contained HTML report.",
+    )
+    parser.add_argument("name", help="the sweep's name (the spec's `name`, which is the MLflow experiment)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    parser.add_argument("--run-id", default=None, help="the sweep's parent run (default: the newest sweep)")
+    parser.add_argument("--out", type=Path, default=None, help="output file (default: reports/NAME.html)")
+    args = parser.parse_args(argv)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    out = args.out or Path("reports") / f"{args.name}.html"
+    try:
+        write_report(args.name, uri, out, parent_run_id=args.run_id)
+    except SweepNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Report: {out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Names of the MLflow tags and params that tie a sweep's runs together; written by tracking.py,
+read by report/. Pure constants, like metric_names."""
+
+ROLE_TAG = "sweep.role"  # "parent" or "trial"
+ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
+METRIC_TAG = "sweep.metric"  # the spec's ranking metric, on the parent run
+MODE_TAG = "sweep.mode"  # min | max
+SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent run
+FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.fid, floor.modes, ...
+STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
+REASON_TAG = "trial.reason"  # why a trial diverged or errored

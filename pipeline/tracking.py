@@ -1,0 +1,168 @@
+"""MLflow side of a sweep: one parent run per sweep, one nested child run per trial.
+
+The driver opens the sweep's run (`open_sweep`); each trial, on world rank 0 only, opens or
+continues its own child run (`TrialRun`) and logs each evaluation in one batched call plus the
+sample grid as an image with its step, so MLflow's image slider shows training progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from pipeline.config import SweepSpec, flatten
+from pipeline.run_keys import (
+    FLOOR_PREFIX,
+    METRIC_TAG,
+    MODE_TAG,
+    REASON_TAG,
+    ROLE_PARENT,
+    ROLE_TAG,
+    ROLE_TRIAL,
+    STATUS_TAG,
+    SWEPT_PARAM,
+)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
+T = TypeVar("T")
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else ./mlflow.db; SQLite paths made absolute,
+    because Ray runs trials in other working directories."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Beside a SQLite file, artifacts go to ./mlartifacts next to it (as `mlflow server` does)."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def with_retries(action: Callable[[], T], what: str) -> T:
+    for attempt in range(RETRIES):
+        try:
+            return action()
+        except (MlflowException, OSError) as err:
+            if attempt == RETRIES - 1:
+                raise
+            delay = 0.5 * 2**attempt
+            reason = f"{type(err).__name__}: {str(err)[:200]}"
+            print(f"MLflow {what} failed ({reason}); retrying in {delay:.1f}s", flush=True)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """Where a sweep's runs live; small and picklable, so it travels to every trial."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)
+
+
+def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str) -> SweepRun:
+    """Create the sweep's experiment (if new) and its parent run, with the spec as an artifact."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(spec.name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(spec.name, artifact_location=artifact_root_for(tracking_uri))
+    )
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={ROLE_TAG: ROLE_PARENT, METRIC_TAG: spec.metric, MODE_TAG: spec.mode, **environment_tags()},
+    )
+    params = flatten({"search": spec.search.model_dump(), "scheduler": spec.scheduler.model_dump()})
+    params.update(flatten({"resources": spec.resources.model_dump()}))
+    params[SWEPT_PARAM] = json.dumps(sorted(spec.parameters))
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    client.log_artifact(run.info.run_id, spec_path)
+    client.log_text(run.info.run_id, json.dumps(spec.model_dump(), indent=2), "resolved_spec.json")
+    return SweepRun(tracking_uri, experiment_id, run.info.run_id)
+
+
+def log_floor(sweep: SweepRun, floor: dict[str, float]) -> None:
+    """The real-vs-real floor, once per sweep, on the parent run."""
+    client = sweep.client()
+    timestamp = int(time.time() * 1000)
+    client.log_batch(sweep.run_id, metrics=[Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()])
+
+
+def close_sweep(sweep: SweepRun, failed: bool) -> None:
+    status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+    sweep.client().set_terminated(sweep.run_id, status)
+
+
+def environment_tags() -> dict[str, str]:
+    import platform
+
+    import ray
+    import torch
+
+    tags = {"ray.version": ray.__version__, "torch.version": torch.__version__, "host.platform": platform.platform()}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        tags["mlflow.source.git.commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (an installed package): the commit is simply unknown
+    return tags
+
+
+class TrialRun:
+    """One trial's child run; `run_id` goes into checkpoints, so a restored trial continues it."""
+
+    def __init__(self, sweep: SweepRun, name: str, params: dict[str, Any], run_id: str | None = None):
+        self.client = sweep.client()
+        if run_id is None:
+            run = with_retries(
+                lambda: self.client.create_run(
+                    sweep.experiment_id,
+                    run_name=name,
+                    tags={MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name},
+                ),
+                "create run",
+            )
+            run_id = run.info.run_id
+            params_list = [Param(k, str(v)) for k, v in params.items()]
+            for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
+                chunk = params_list[start : start + 100]
+                with_retries(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk), "log params")
+        self.run_id = run_id
+
+    def log_evaluation(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray]) -> None:
+        timestamp = int(time.time() * 1000)
+        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
+        with_retries(lambda: self.client.log_batch(self.run_id, metrics=batch), "log metrics")
+        for key, image in images.items():
+            with_retries(lambda k=key, i=image: self.client.log_image(self.run_id, i, key=k, step=step), "log image")
+
+    def finish(self, status: str, reason: str = "") -> None:
+        tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
+        with_retries(lambda: self.client.log_batch(self.run_id, tags=tags), "set status")
+        run_status = RunStatus.FINISHED if status in ("finished", "diverged") else RunStatus.FAILED
+        with_retries(lambda: self.client.set_terminated(self.run_id, RunStatus.to_string(run_status)), "end run")

@@ -1,0 +1,88 @@
+"""One Ray Tune trial: the sampled values -> a TrialConfig -> `train.train`, reporting to Tune and MLflow.
+
+Single-worker trials run in the Tune trial itself (fractional GPUs share a card, PBT can restore
+them). The MLflow run id rides in every checkpoint, so a restored trial continues its own run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from ray import tune
+
+from pipeline import metric_names as names
+from pipeline.config import flatten, with_values
+from pipeline.metrics.classifier import TrainedClassifier
+from pipeline.search_space import PARAMS_KEY, trial_name
+from pipeline.tracking import SweepRun, TrialRun
+from pipeline.train import Diverged, train
+
+CHECKPOINT_FILE = "gan.pt"
+RUN_ID_KEY = "mlflow_run_id"
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of a sweep shares; Tune puts it in the object store once (with_parameters)."""
+
+    trial: dict  # the spec's fixed trial config, before the sampled values go in
+    sweep: SweepRun
+    classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
+    cpus: float
+    gpus: float
+
+
+class TuneReporter:
+    """Each evaluation to MLflow (this trial's run) and to Tune, with the checkpoint."""
+
+    def __init__(self, run: TrialRun):
+        self.run = run
+
+    def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None:
+        # MLflow first: a trial killed between the two re-logs a step on restore rather than losing it.
+        self.run.log_evaluation(step, metrics, images)
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id}, Path(folder) / CHECKPOINT_FILE)
+            tune.report(metrics | {names.STEP: step}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def restored_checkpoint() -> dict | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
+
+
+def run_trial(config: dict, setup: TrialSetup) -> None:
+    """The Tune function trainable."""
+    values = config[PARAMS_KEY]
+    trial_config = with_values(setup.trial, values)
+    torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
+    checkpoint = restored_checkpoint()
+    run = TrialRun(
+        setup.sweep,
+        trial_name(values) or "trial",
+        flatten(trial_config.model_dump()),
+        run_id=checkpoint[RUN_ID_KEY] if checkpoint else None,
+    )
+    try:
+        train(
+            trial_config,
+            TuneReporter(run),
+            classifier=setup.classifiers.get(trial_config.dataset.name),
+            checkpoint=checkpoint,
+            device="cuda" if setup.gpus > 0 else "cpu",
+        )
+    except Diverged as err:
+        run.finish("diverged", str(err))  # a result, not a failure: the sweep goes on
+        return
+    except BaseException:
+        run.finish("errored", traceback.format_exc())
+        raise
+    run.finish("finished")
