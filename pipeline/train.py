@@ -9,6 +9,7 @@ runs the spec's fixed trial (no sweep, no Ray, no MLflow) and prints each evalua
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 from dataclasses import dataclass
@@ -75,8 +76,11 @@ def build_state(config: TrialConfig, dataset: GanDataset, device: torch.device) 
 
 
 def state_to_checkpoint(state: GanState, config: TrialConfig, sample_shape: tuple[int, ...]) -> dict:
-    """A checkpoint that describes itself: enough to rebuild the generator without the spec."""
-    return {
+    """A checkpoint that describes itself: enough to rebuild the generator without the spec.
+
+    A deep copy: state dicts alias the live tensors, which the next step would change.
+    """
+    return copy.deepcopy({
         "format": CHECKPOINT_FORMAT,
         "config": config.model_dump(),
         "sample_shape": sample_shape,
@@ -88,7 +92,7 @@ def state_to_checkpoint(state: GanState, config: TrialConfig, sample_shape: tupl
         "sampler": state.sampler.state_dict(),
         "noise_rng": state.noise.get_state(),
         "torch_rng": torch.get_rng_state(),
-    }
+    })
 
 
 def load_checkpoint(state: GanState, checkpoint: dict) -> None:

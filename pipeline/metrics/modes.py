@@ -2,7 +2,10 @@
 
 PacGAN (Lin et al. 2018) for 2D mixtures: a sample is high quality when it lies within 3 standard
 deviations of its nearest centre; a mode is covered when at least one high-quality sample is
-nearest to it. Digits use the classifier's class and a confidence of at least 0.9 instead.
+nearest to it (its MetricLogger: Mahalanobis radius 3, so 98.9% of true 2D samples qualify).
+Digits use the classifier's class and a confidence of at least 0.9 instead.
+mode_kl is taken over every sample's nearest mode, not the high-quality ones alone as PacGAN does:
+that stays defined when no sample is high quality, and equals PacGAN's when all are.
 """
 
 from __future__ import annotations

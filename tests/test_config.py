@@ -1,0 +1,112 @@
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import ConfigError, load_spec, with_values
+
+from .conftest import ROOT, SEARCH_SPACES
+
+BASE = """
+name: t
+metric: fid
+mode: min
+trial:
+  dataset: {name: ring8}
+  model: {name: mlp, dropout: 0.1}
+  optim:
+    g: {name: adam, lr: 1.0e-3}
+    d: {name: sgd, lr: 1.0e-2}
+  train: {steps: 100, eval_every: 50}
+parameters:
+  model.dropout: {grid: [0.0, 0.5]}
+"""
+
+
+def error_of(path, overrides=()) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_spec(path, list(overrides))
+    return info.value
+
+
+def test_base_spec_is_valid(spec_file):
+    spec = load_spec(spec_file(BASE))
+    assert spec.trial.optim.d.name == "sgd"
+    assert spec.parameters["model.dropout"].values == [0.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ("trial.model.dropuot=0.1", "trial.model.dropuot", "unknown key"),
+        ("trial.model.dropout=1.5", "trial.model.dropout", "less than 1"),
+        ("trial.train.steps=abc", "trial.train.steps", "integer"),
+        ("trial.train.eval_every=500", "trial.train", "eval_every (500) exceeds steps (100)"),
+        ("trial.optim.g.name=adagrad", "trial.optim.g.name", "'adam', 'rmsprop' or 'sgd'"),
+        ("metric=accuracy", "metric", "fid"),
+        ("trial.model.name=dcgan", "trial", "needs an image dataset"),
+        ("search.num_samples=0", "search.num_samples", "greater than or equal to 1"),
+        ("parameters.model.dropuot.grid=[0.1]", "parameters.model.dropuot", "no such trial key"),
+        ("parameters.model.dropout.grid=[0.1,2.0]", "parameters.model.dropout", "value 2.0"),
+        ("parameters.optim.d.lr.log_uniform=[1.0e-2,1.0e-4]", "parameters.optim.d.lr", "low < high"),
+    ],
+)
+def test_bad_values_name_file_and_key(spec_file, override, key, fragment):
+    path = spec_file(BASE)
+    error = error_of(path, [override])
+    assert error.source == str(path)
+    assert error.key == key
+    assert fragment in error.message
+    assert str(path) in str(error) and key in str(error)
+
+
+def test_grid_search_refuses_sampled_parameters(spec_file):
+    error = error_of(spec_file(BASE), ["parameters.optim.d.lr.log_uniform=[1.0e-4,1.0e-2]"])
+    assert error.key == "parameters.optim.d.lr"
+    assert "search.algorithm: random" in error.message
+    spec = load_spec(spec_file(BASE), ["parameters.optim.d.lr.log_uniform=[1.0e-4,1.0e-2]", "search.algorithm=random"])
+    assert spec.parameters["optim.d.lr"].kind == "log_uniform"
+
+
+def test_parameter_needs_exactly_one_sampler(spec_file):
+    error = error_of(spec_file(BASE.replace("{grid: [0.0, 0.5]}", "{grid: [0.0], choice: [0.1]}")))
+    assert error.key == "parameters.model.dropout"
+    assert "exactly one" in error.message
+
+
+def test_missing_file_and_bad_yaml(tmp_path, spec_file):
+    assert error_of(tmp_path / "nope.yaml").message == "no such file"
+    assert "not valid YAML" in error_of(spec_file("name: [unclosed")).message
+
+
+def test_missing_required_key(spec_file):
+    error = error_of(spec_file(BASE.replace("metric: fid\n", "")))
+    assert (error.key, error.message) == ("metric", "required key is missing")
+
+
+def test_with_values_puts_sampled_values_into_the_trial(spec_file):
+    spec = load_spec(spec_file(BASE))
+    trial = with_values(spec.trial, {"model.dropout": 0.4, "optim.d.lr": 0.5})
+    assert trial.model.dropout == 0.4 and trial.optim.d.lr == 0.5
+    assert spec.trial.model.dropout == 0.1  # the spec itself is untouched
+
+
+def test_cli_typo_exits_2_naming_the_key_before_ray_starts():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--set", "trial.model.dropuot=0.1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "trial.model.dropuot" in result.stderr and "ring8.yaml" in result.stderr
+    assert "Ray" not in result.stdout + result.stderr
+
+
+def test_dry_run_lists_the_grid_without_ray():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"), "--dry-run"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 trials (grid search)" in result.stdout
+    assert "model.dropout=0.5" in result.stdout
+    assert "Started a local Ray" not in result.stdout + result.stderr

@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+
+from pipeline.config import DatasetConfig, ModelConfig
+from pipeline.data import BatchSampler, load_dataset
+from pipeline.data.mixtures import GRID25_STD, RING8_STD
+from pipeline.models import build_models
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "modes", "std"),
+    [("ring8", (2,), 8, RING8_STD), ("grid25", (2,), 25, GRID25_STD), ("mnist5k", (1, 28, 28), 10, None)],
+)
+def test_dataset_shapes(name, shape, modes, std):
+    data = load_dataset(DatasetConfig(name=name))
+    assert data.sample_shape == shape
+    assert data.num_modes == modes
+    assert data.labels.shape == (len(data),) and int(data.labels.max()) == modes - 1
+    assert data.std == std
+    if data.is_image:
+        assert len(data) == 5000
+        assert data.points.min() >= -1 and data.points.max() <= 1
+        assert torch.bincount(data.labels).tolist() == [500] * 10
+
+
+def test_mixture_centres_match_pacgan():
+    ring = load_dataset(DatasetConfig(name="ring8"))
+    assert torch.allclose(ring.centres.norm(dim=1), torch.ones(8))
+    grid = load_dataset(DatasetConfig(name="grid25"))
+    assert sorted(set(grid.centres[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    spread = (ring.points - ring.centres[ring.labels]).std()
+    assert math.isclose(float(spread), RING8_STD, rel_tol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [("mlp", (2,)), ("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 28, 28))],
+)
+def test_model_shapes(model, shape):
+    g, d = build_models(ModelConfig(name=model, latent_dim=8, width=16, dropout=0.3), shape)
+    samples = g(torch.randn(5, 8))
+    assert samples.shape == (5, *shape)
+    assert d(samples).shape == (5,)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in d.modules())
+    assert not any(isinstance(m, torch.nn.Dropout) for m in g.modules())
+
+
+def test_dcgan_refuses_other_sizes():
+    with pytest.raises(ValueError, match="28 x 28"):
+        build_models(ModelConfig(name="dcgan"), (2,))
+
+
+def test_batch_sampler_covers_each_pass_and_resumes():
+    sampler = BatchSampler(10, 4, seed=0)
+    first_pass = torch.cat([sampler.next_indices(), sampler.next_indices()])
+    assert len(set(first_pass.tolist())) == 8
+    state = sampler.state_dict()
+    following = [sampler.next_indices() for _ in range(3)]
+    again = BatchSampler(10, 4, seed=99)
+    again.load_state_dict(state)
+    assert all(torch.equal(a, again.next_indices()) for a in following)

@@ -1,0 +1,83 @@
+"""A whole sweep as a user runs it: 2 tiny ring8 trials through Ray Tune, MLflow (SQLite) and the report."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import metric_names as names
+from pipeline.run_keys import ROLE_TAG, STATUS_TAG
+
+from .conftest import SEARCH_SPACES
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    uri = f"sqlite:///{workdir / 'ml.db'}"
+    command = [
+        sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
+        "--set", "trial.train.steps=300", "--set", "trial.train.eval_every=100",
+        "--set", "trial.eval.samples=500", "--set", "parameters={model.dropout: {grid: [0.0, 0.3]}}",
+        "--set", "search.max_concurrent=2", "--tracking-uri", uri,
+    ]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir, uri, result
+
+
+def test_prints_report_path_and_browse_command(finished_sweep):
+    workdir, uri, result = finished_sweep
+    assert f"Report: {workdir / 'reports' / 'ring8.html'}" in result.stdout
+    assert f"mlflow ui --backend-store-uri {uri}" in result.stdout
+
+
+def test_mlflow_holds_one_parent_with_one_child_per_trial(finished_sweep):
+    _, uri, _ = finished_sweep
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ring8")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "parent"]
+    children = [r for r in runs if r.data.tags.get(ROLE_TAG) == "trial"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert "floor.fid" in parent.data.metrics
+    assert sorted(r.data.params["model.dropout"] for r in children) == ["0.0", "0.3"]
+    for child in children:
+        assert child.data.tags[STATUS_TAG] == "finished"
+        for metric in (names.FID, names.MODES, names.LOSS_D, names.D_ACC_REAL):
+            history = client.get_metric_history(child.info.run_id, metric)
+            assert [m.step for m in history] == [100, 200, 300], metric
+        images = [a.path for a in client.list_artifacts(child.info.run_id, "images") if a.path.endswith(".png")]
+        assert len(images) == 3
+
+
+def test_report_has_one_row_per_trial_and_embedded_images(finished_sweep):
+    workdir, _, _ = finished_sweep
+    html = (workdir / "reports" / "ring8.html").read_text()
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == 2
+    assert "model.dropout=0" in body and "model.dropout=0.3" in body
+    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', html)) == 2
+    assert not re.search(r'(src|href)="https?://', html)  # self-contained: nothing fetched when opened
+
+
+def test_report_command_rewrites_the_same_report(finished_sweep, tmp_path):
+    workdir, uri, _ = finished_sweep
+    out = tmp_path / "again.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.report", "ring8", "--tracking-uri", uri, "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().count("<tr>") == (workdir / "reports" / "ring8.html").read_text().count("<tr>")
+    missing = subprocess.run(
+        [sys.executable, "-m", "pipeline.report", "nosuchsweep", "--tracking-uri", uri],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert missing.returncode == 2 and "nosuchsweep" in missing.stderr
