@@ -16,6 +16,8 @@ LOSS_D = "loss_d"
 LOSS_G = "loss_g"
 D_ACC_REAL = "d_acc_real"
 D_ACC_FAKE = "d_acc_fake"
+CLASS_SCORE = "class_score"  # the Inception Score's analog with the digit classifier
+CLASSIFIER_ACCURACY = "classifier_accuracy"  # held-out accuracy of the feature network: a sanity figure
 
 # Training bookkeeping reported beside the metrics.
 STEP = "step"
@@ -35,6 +37,7 @@ RANKABLE = {
     LOSS_G: "min",
     D_ACC_REAL: "max",
     D_ACC_FAKE: "max",
+    CLASS_SCORE: "max",
 }
 
 ALL = tuple(RANKABLE)

@@ -35,7 +35,7 @@ class SweepData:
     mode: str
     swept: list[str]
     floor: dict[str, float]
-    last_grids: dict[str, bytes] = field(default_factory=dict)  # run_id -> PNG bytes
+    last_grids: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> (step, PNG bytes)
 
 
 def runs_to_frame(runs: list[Run]) -> pd.DataFrame:
@@ -75,8 +75,8 @@ def find_parent(client: MlflowClient, experiment_id: str, parent_run_id: str | N
     return parents.sort_values("start_time", ascending=False).iloc[0]
 
 
-def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE) -> bytes | None:
-    """The PNG of image `key` at the highest step logged, or None if the run logged none."""
+def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE) -> tuple[int, bytes] | None:
+    """(step, PNG) of image `key` at the highest step logged, or None if the run logged none."""
     steps = {}
     for artifact in client.list_artifacts(run_id, "images"):
         match = IMAGE_NAME.match(Path(artifact.path).name)
@@ -84,8 +84,9 @@ def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE)
             steps[int(match["step"])] = artifact.path
     if not steps:
         return None
+    last = max(steps)
     with tempfile.TemporaryDirectory() as folder:
-        return Path(client.download_artifacts(run_id, steps[max(steps)], folder)).read_bytes()
+        return last, Path(client.download_artifacts(run_id, steps[last], folder)).read_bytes()
 
 
 def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -> SweepData:

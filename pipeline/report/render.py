@@ -59,8 +59,7 @@ def png_data_uri(png: bytes) -> str:
 def build_rows(data: SweepData, metric_columns: list[str]) -> list[Row]:
     rows = []
     for _, trial in rank_trials(data.trials, data.metric, data.mode).iterrows():
-        grid = data.last_grids.get(trial["run_id"])
-        step = cell(trial, f"metrics.{names.STEP}")
+        step, grid = data.last_grids.get(trial["run_id"], (None, None))
         rows.append(Row(
             rank=int(trial["rank"]),
             run_id=trial["run_id"],
@@ -69,7 +68,7 @@ def build_rows(data: SweepData, metric_columns: list[str]) -> list[Row]:
             reason=str(cell(trial, f"tags.{REASON_TAG}") or ""),
             params=[str(cell(trial, f"params.{key}") or "") for key in data.swept],
             metrics=[cell(trial, f"metrics.{m}") for m in metric_columns],
-            step=int(step) if step is not None else None,
+            step=step,
             grid=png_data_uri(grid) if grid else None,
         ))
     return rows
