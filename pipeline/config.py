@@ -233,6 +233,9 @@ def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfi
 
 def check_parameter(trial: TrialConfig, key: str, param: ParameterSpec, source: str) -> None:
     """A swept key must name an existing trial field, and each bound of its values must be valid there."""
+    if key.startswith("eval."):
+        raise ConfigError(source, f"parameters.{key}", "evaluation settings are fixed per sweep, so that "
+                          "every trial's metrics are comparable (FID and KID depend on the sample count)")
     node: Any = trial
     for part in key.split("."):
         if not isinstance(node, BaseModel) or part not in type(node).model_fields:

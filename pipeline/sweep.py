@@ -53,10 +53,21 @@ def print_plan(spec: SweepSpec) -> None:
           f"at most {spec.search.max_concurrent} at once")
 
 
+def check_against_data(spec: SweepSpec, source: str) -> None:
+    """What the file alone cannot tell: the evaluation must leave real data for the reference set."""
+    from pipeline.data import load_dataset
+
+    size = len(load_dataset(spec.trial.dataset))
+    if 2 * spec.trial.eval.samples > size:
+        raise ConfigError(source, "trial.eval.samples", f"at most {size // 2} for {spec.trial.dataset.name} "
+                          f"({size} points: half are held back as the real reference)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec = load_spec(args.spec, args.overrides)
+        check_against_data(spec, args.spec)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -49,6 +49,7 @@ def test_base_spec_is_valid(spec_file):
         ("parameters.model.dropuot.grid=[0.1]", "parameters.model.dropuot", "no such trial key"),
         ("parameters.model.dropout.grid=[0.1,2.0]", "parameters.model.dropout", "value 2.0"),
         ("parameters.optim.d.lr.log_uniform=[1.0e-2,1.0e-4]", "parameters.optim.d.lr", "low < high"),
+        ("parameters.eval.samples.grid=[100,200]", "parameters.eval.samples", "fixed per sweep"),
     ],
 )
 def test_bad_values_name_file_and_key(spec_file, override, key, fragment):
@@ -110,3 +111,13 @@ def test_dry_run_lists_the_grid_without_ray():
     assert "4 trials (grid search)" in result.stdout
     assert "model.dropout=0.5" in result.stdout
     assert "Started a local Ray" not in result.stdout + result.stderr
+
+
+def test_cli_refuses_more_eval_samples_than_the_data_allows():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"), "--dry-run",
+         "--set", "trial.eval.samples=4000"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "trial.eval.samples: at most 2500 for mnist5k" in result.stderr

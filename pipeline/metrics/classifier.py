@@ -1,9 +1,10 @@
 """The digit classifier that gives FID its features and mode counts their classes.
 
-Trained once per dataset on its training split and cached on disk, keyed by a hash of the data and
-of this recipe, so every trial of every sweep on the same data shares one network.
+Trained once per dataset on 90% of it (every 10th image held out for its accuracy) and cached on
+disk, keyed by a hash of the data and of this recipe, so every trial of every sweep on the same
+data shares one network.
 
-    classifier = cached_classifier(dataset)     # trains on first use (~20 s on one CPU core)
+    classifier = cached_classifier(dataset)     # trains on first use (~25 s on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from torch import nn
 
 from pipeline.data import GanDataset
 
-RECIPE = "lenet-v1"  # bump when the architecture or the training below changes: old caches go stale
-EPOCHS = 12  # enough for ~97% held-out accuracy on mnist5k
+RECIPE = "lenet-v2"  # bump when the architecture or the training below changes: old caches go stale
+EPOCHS = 15  # with shifts and a cosine schedule: 98% held out on mnist5k (12 plain epochs gave 96.4%)
 BATCH = 64
-LR = 1e-3
+LR = 1e-3  # Adam's default, annealed to 0 over the epochs
+SHIFT = 2  # random translations of up to 2 pixels: 4,500 training digits need augmentation
 HELD_OUT_EVERY = 10  # every 10th image is held out: 10% per class, since mnist5k is sorted by class
 FEATURE_DIM = 128
 
@@ -90,19 +92,29 @@ def train_classifier(dataset: GanDataset, seed: int = 0) -> TrainedClassifier:
     images, labels = dataset.points[~held_out], dataset.labels[~held_out]
     model = DigitClassifier(channels=dataset.sample_shape[0], classes=dataset.num_modes)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)
     generator = torch.Generator().manual_seed(seed)
+    model.train()
     for _ in range(EPOCHS):
-        model.train()
         for batch in torch.randperm(len(images), generator=generator).split(BATCH):
-            _, logits = model(images[batch])
+            _, logits = model(random_shift(images[batch], generator))
             loss = nn.functional.cross_entropy(logits, labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        schedule.step()
     model.eval()
     predicted = classify(model, dataset.points[held_out])[1].argmax(1)
     accuracy = float((predicted == dataset.labels[held_out]).double().mean())
     return TrainedClassifier({k: v.clone() for k, v in model.state_dict().items()}, accuracy)
+
+
+def random_shift(images: torch.Tensor, generator: torch.Generator, pad: int = SHIFT) -> torch.Tensor:
+    """Each image moved by up to `pad` pixels in x and y, the border filled with background (-1)."""
+    padded = nn.functional.pad(images, (pad, pad, pad, pad), value=-1.0)
+    offsets = torch.randint(0, 2 * pad + 1, (images.shape[0], 2), generator=generator).tolist()
+    height, width = images.shape[2:]
+    return torch.stack([padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets)])
 
 
 @torch.no_grad()

@@ -21,7 +21,13 @@ from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.metrics.kid import features_to_kid
 from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
-from pipeline.metrics.modes import mode_histogram, modes_to_metrics, points_to_modes, probabilities_to_modes
+from pipeline.metrics.modes import (
+    DIGIT_MIN_MODE_SHARE,
+    mode_histogram,
+    modes_to_metrics,
+    points_to_modes,
+    probabilities_to_modes,
+)
 
 SPLIT_SEED = 0  # one fixed split of the real data for every trial and sweep
 
@@ -55,6 +61,7 @@ class Evaluator:
         self.real_histogram = mode_histogram(real.mode_index, dataset.num_modes)
         self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
         self.manifold = features_to_manifold(self.reference)
+        self.min_mode_share = DIGIT_MIN_MODE_SHARE if dataset.is_image else 0.0  # 2D: PacGAN's one sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
 
     def assess(self, points: torch.Tensor) -> Assessed:
@@ -77,7 +84,7 @@ class Evaluator:
             names.FID: statistics_to_fid(self.real_mu, self.real_sigma, mu, sigma),
             names.KID: features_to_kid(self.reference, seen.features),
             **manifold_to_prdc(self.manifold, seen.features),
-            **modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram),
+            **modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram, self.min_mode_share),
         }
         if seen.probabilities is not None:
             metrics[names.CLASS_SCORE] = probabilities_to_class_score(seen.probabilities)

@@ -3,7 +3,9 @@
 PacGAN (Lin et al. 2018) for 2D mixtures: a sample is high quality when it lies within 3 standard
 deviations of its nearest centre; a mode is covered when at least one high-quality sample is
 nearest to it (its MetricLogger: Mahalanobis radius 3, so 98.9% of true 2D samples qualify).
-Digits use the classifier's class and a confidence of at least 0.9 instead.
+Digits use the classifier's class and a confidence of at least 0.9 instead, and a class counts as
+covered only when it holds at least a tenth of its uniform share of the samples: one confidently
+misread digit (they exist, at 98% accuracy) must not make a one-class generator cover two modes.
 mode_kl is taken over every sample's nearest mode, not the high-quality ones alone as PacGAN does:
 that stays defined when no sample is high quality, and equals PacGAN's when all are.
 """
@@ -16,6 +18,7 @@ from pipeline import metric_names as names
 
 HQ_RADIUS_STDS = 3.0  # PacGAN's high-quality radius
 HQ_CONFIDENCE = 0.9  # digits: classifier probability for a high-quality sample
+DIGIT_MIN_MODE_SHARE = 0.1  # digits: a covered class holds >= 10% of n / K high-quality samples
 
 
 def points_to_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,12 +48,18 @@ def reverse_kl(generated: torch.Tensor, real: torch.Tensor) -> float:
     return float((generated[support] * (generated[support] / real[support]).log()).sum())
 
 
-def modes_to_metrics(index: torch.Tensor, high_quality: torch.Tensor, real_histogram: torch.Tensor) -> dict[str, float]:
-    """modes covered, mode_kl and hq_fraction for one set of assigned samples."""
+def modes_to_metrics(
+    index: torch.Tensor, high_quality: torch.Tensor, real_histogram: torch.Tensor, min_share: float = 0.0
+) -> dict[str, float]:
+    """modes covered, mode_kl and hq_fraction for one set of assigned samples.
+
+    A mode is covered when it holds at least max(1, min_share * n / K) high-quality samples.
+    """
     num_modes = real_histogram.numel()
-    covered = torch.unique(index[high_quality]).numel()
+    counts = torch.bincount(index[high_quality], minlength=num_modes)
+    needed = max(1.0, min_share * index.numel() / num_modes)
     return {
-        names.MODES: float(covered),
+        names.MODES: float((counts >= needed).sum()),
         names.MODE_KL: reverse_kl(mode_histogram(index, num_modes), real_histogram),
         names.HQ_FRACTION: float(high_quality.double().mean()),
     }

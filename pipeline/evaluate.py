@@ -1,0 +1,125 @@
+"""Evaluate any set of samples, or a trained generator, against a dataset; prints the metrics.
+
+    python -m pipeline.evaluate --dataset ring8 --samples points.npy            # N x 2
+    python -m pipeline.evaluate --dataset mnist5k --samples digits.npy --json   # N x 28 x 28 or N x C x H x W
+    python -m pipeline.evaluate --checkpoint ray_results/.../checkpoint_000005/gan.pt
+
+Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scored (default: the
+trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.config import DatasetConfig, EvalConfig, TrialConfig
+from pipeline.data import GanDataset, load_dataset
+from pipeline.metrics import Evaluator
+from pipeline.metrics.classifier import cached_classifier
+from pipeline.models import build_models
+from pipeline.train import EVAL_NOISE_SEED, generate
+
+DEFAULT_N = EvalConfig().samples
+
+
+class InputError(ValueError):
+    """A samples file or checkpoint that cannot be evaluated; the message says why."""
+
+
+def samples_to_points(array: np.ndarray, dataset: GanDataset, source: str) -> torch.Tensor:
+    """A user's array as the dataset's points: N x 2 as is, images rescaled from [0, 1] or uint8 to [-1, 1]."""
+    if not dataset.is_image:
+        if array.ndim != 2 or array.shape[1] != 2:
+            raise InputError(f"{source}: {dataset.name} samples must be N x 2, got shape {array.shape}")
+        return torch.as_tensor(array, dtype=torch.float32)
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4 or tuple(array.shape[1:]) != dataset.sample_shape:
+        expected = " x ".join(map(str, dataset.sample_shape))
+        raise InputError(f"{source}: {dataset.name} samples must be N x {expected} (or N x 28 x 28), got {array.shape}")
+    if array.dtype == np.uint8:
+        return torch.as_tensor(array, dtype=torch.float32) / 127.5 - 1.0
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise InputError(f"{source}: float images must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]")
+    return torch.as_tensor(array, dtype=torch.float32) * 2.0 - 1.0
+
+
+def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]:
+    """n samples from the generator of a pipeline checkpoint, with the fixed evaluation noise."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch.load raises many kinds on a file that is not a torch pickle
+        raise InputError(f"{path}: not a pipeline checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(checkpoint, dict) or "generator" not in checkpoint or "config" not in checkpoint:
+        raise InputError(f"{path}: not a pipeline checkpoint (no generator and config in it)")
+    config = TrialConfig.model_validate(checkpoint["config"])
+    generator, _ = build_models(config.model, tuple(checkpoint["sample_shape"]))
+    generator.load_state_dict(checkpoint["generator"])
+    noise = torch.randn(n, config.model.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
+    return generate(generator, noise), config
+
+
+def evaluate_points(points: torch.Tensor, dataset: GanDataset, n: int) -> dict[str, float]:
+    if points.shape[0] < n:
+        raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
+    classifier = cached_classifier(dataset) if dataset.is_image else None
+    return Evaluator(dataset, n, classifier).evaluate(points[:n])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.evaluate",
+        description="Score samples (a .npy file) or a generator checkpoint against a dataset: FID, KID, "
+        "precision/recall, density/coverage and mode-collapse metrics.",
+    )
+    parser.add_argument("--dataset", choices=["ring8", "grid25", "mnist5k"],
+                        help="the real data (default with --checkpoint: the checkpoint's own dataset)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
+    source.add_argument("--checkpoint", type=Path, help="a trial checkpoint (gan.pt) whose generator is sampled")
+    parser.add_argument("--n", type=int, default=None, help=f"samples to score (default {DEFAULT_N}, or all if fewer)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise InputError(f"{args.checkpoint}: no such checkpoint file")
+        points, config = checkpoint_to_points(args.checkpoint, args.n or DEFAULT_N)
+        dataset = load_dataset(DatasetConfig(name=args.dataset) if args.dataset else config.dataset)
+    else:
+        if args.dataset is None:
+            raise InputError("--samples needs --dataset")
+        if not args.samples.is_file():
+            raise InputError(f"{args.samples}: no such samples file")
+        dataset = load_dataset(DatasetConfig(name=args.dataset))
+        points = samples_to_points(np.load(args.samples), dataset, str(args.samples))
+    n = args.n or min(DEFAULT_N, points.shape[0])
+    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except (InputError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}  {value:.6g}" if isinstance(value, float) else f"{key:>20}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""python -m pipeline.evaluate as a user calls it, on .npy files and a real trial checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import metric_names as names
+from pipeline.config import DatasetConfig
+from pipeline.data import load_dataset
+from pipeline.data.mixtures import RING8_STD, mixture, ring8_centres
+from pipeline.evaluate import main
+from pipeline.train import train
+
+from .conftest import tiny_spec
+
+
+def evaluate_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_true_ring_samples(tmp_path, capsys):
+    path = tmp_path / "ring.npy"
+    np.save(path, mixture("ring8", ring8_centres(), RING8_STD, points=3000, seed=5).points.numpy())
+    result = evaluate_json(capsys, "--dataset", "ring8", "--samples", str(path))
+    assert result["samples"] == 2000 and result["dataset"] == "ring8"
+    assert result[names.MODES] == 8 and result[names.FID] < 5e-3  # the floor at n=2000 is about 1e-3
+
+
+def test_shifted_ring_gives_fid_near_shift_squared(tmp_path, capsys):
+    path = tmp_path / "shifted.npy"
+    points = mixture("ring8", ring8_centres(), RING8_STD, points=2500, seed=5).points + torch.tensor([1.0, 0.0])
+    np.save(path, points.numpy())
+    result = evaluate_json(capsys, "--dataset", "ring8", "--samples", str(path), "--n", "2500")
+    assert result[names.FID] == pytest.approx(1.0, abs=0.1)
+
+
+def test_one_digit_class_as_uint8_images_covers_one_mode(tmp_path, capsys):
+    data = load_dataset(DatasetConfig(name="mnist5k"))
+    sevens = ((data.points[data.labels == 7][:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()  # N x 28 x 28
+    path = tmp_path / "sevens.npy"
+    np.save(path, sevens)
+    result = evaluate_json(capsys, "--dataset", "mnist5k", "--samples", str(path))
+    assert result["samples"] == 500 and result[names.MODES] == 1
+
+
+def test_checkpoint_of_a_trained_trial(tmp_path, capsys):
+    class Keep:
+        def report(self, step, metrics, images, checkpoint):
+            self.checkpoint, self.metrics = checkpoint, metrics
+
+    kept = Keep()
+    train(tiny_spec("ring8", "trial.eval.samples=2000").trial, kept)
+    path = tmp_path / "gan.pt"
+    torch.save(kept.checkpoint, path)
+    result = evaluate_json(capsys, "--checkpoint", str(path))
+    assert result["dataset"] == "ring8" and result["samples"] == 2000
+    # the same generator and the same fixed evaluation noise as in training: the same numbers
+    assert result[names.FID] == pytest.approx(kept.metrics[names.FID], rel=1e-9)
+    assert result[names.MODES] == kept.metrics[names.MODES]
+
+
+@pytest.mark.parametrize(
+    ("array", "fragment"),
+    [
+        (np.zeros((100, 3)), "must be N x 2"),
+    ],
+)
+def test_bad_samples_exit_2(tmp_path, capsys, array, fragment):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    assert main(["--dataset", "ring8", "--samples", str(path)]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_bad_images_and_missing_files_exit_2(tmp_path, capsys):
+    path = tmp_path / "bright.npy"
+    np.save(path, np.full((10, 28, 28), 3.0, dtype=np.float32))
+    assert main(["--dataset", "mnist5k", "--samples", str(path)]) == 2
+    assert "[0, 1]" in capsys.readouterr().err
+    assert main(["--dataset", "mnist5k", "--samples", str(tmp_path / "none.npy")]) == 2
+    assert "no such samples file" in capsys.readouterr().err
+    assert main(["--checkpoint", str(path)]) == 2
+    assert "not a pipeline checkpoint" in capsys.readouterr().err
