@@ -54,7 +54,7 @@ class TrainedClassifier:
     def build(self) -> DigitClassifier:
         model = DigitClassifier()
         model.load_state_dict(self.state_dict)
-        return model.eval()
+        return model.eval().to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
 
 
 def cache_dir() -> Path:
@@ -120,7 +120,7 @@ def random_shift(images: torch.Tensor, generator: torch.Generator, pad: int = SH
 @torch.no_grad()
 def classify(model: DigitClassifier, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, class probabilities) in batches, so memory does not grow with N."""
-    outputs = [model(chunk) for chunk in images.split(batch)]
+    outputs = [model(chunk.contiguous(memory_format=torch.channels_last)) for chunk in images.split(batch)]
     features = torch.cat([f for f, _ in outputs])
     probabilities = torch.cat([logits.softmax(1) for _, logits in outputs])
     return features, probabilities

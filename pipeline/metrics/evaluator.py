@@ -19,7 +19,7 @@ from pipeline.data import GanDataset
 from pipeline.metrics.class_score import probabilities_to_class_score
 from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
-from pipeline.metrics.kid import features_to_kid
+from pipeline.metrics.kid import features_to_kid_reference, reference_to_kid
 from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
@@ -61,6 +61,7 @@ class Evaluator:
         self.real_histogram = mode_histogram(real.mode_index, dataset.num_modes)
         self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
         self.manifold = features_to_manifold(self.reference)
+        self.kid_reference = features_to_kid_reference(self.reference)
         self.min_mode_share = DIGIT_MIN_MODE_SHARE if dataset.is_image else 0.0  # 2D: PacGAN's one sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
 
@@ -82,7 +83,7 @@ class Evaluator:
         mu, sigma = features_to_statistics(seen.features)
         metrics = {
             names.FID: statistics_to_fid(self.real_mu, self.real_sigma, mu, sigma),
-            names.KID: features_to_kid(self.reference, seen.features),
+            names.KID: reference_to_kid(self.kid_reference, seen.features),
             **manifold_to_prdc(self.manifold, seen.features),
             **modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram, self.min_mode_share),
         }
