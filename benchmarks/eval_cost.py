@@ -17,17 +17,11 @@ import torch
 
 from pipeline.config import load_spec
 from pipeline.data import load_dataset
+from pipeline.gan import build_state, discriminator_step, generate, generator_step, state_to_checkpoint
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import cached_classifier
-from pipeline.train import (
-    EVAL_NOISE_SEED,
-    build_state,
-    discriminator_step,
-    generate,
-    generator_step,
-    sample_picture,
-    state_to_checkpoint,
-)
+from pipeline.metrics.evaluator import digit_source, needs_classifier
+from pipeline.train import EVAL_NOISE_SEED, sample_picture
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 EVALUATIONS = 3
@@ -36,15 +30,16 @@ EVALUATIONS = 3
 def time_training(spec_path: str) -> tuple[float, float, int]:
     trial = load_spec(spec_path).trial
     dataset = load_dataset(trial.dataset)
-    evaluator = Evaluator(dataset, trial.eval.samples, cached_classifier(dataset) if dataset.is_image else None)
+    classifier = cached_classifier(digit_source(dataset)) if needs_classifier(dataset) else None
+    evaluator = Evaluator(dataset, trial.eval.samples, classifier)
     state = build_state(trial, dataset, torch.device("cpu"))
-    latent, batch = trial.model.latent_dim, trial.train.batch_size
+    latent = trial.model.latent_dim
     noise = torch.randn(trial.eval.samples, latent, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
     start = time.perf_counter()
     for _ in range(trial.train.eval_every):
         for _ in range(trial.train.d_steps):
-            discriminator_step(state, dataset.points[state.sampler.next_indices()], latent)
-        generator_step(state, batch, latent, torch.device("cpu"))
+            discriminator_step(state, dataset.points[state.sampler.next_indices()], trial)
+        generator_step(state, trial, torch.device("cpu"))
     training = time.perf_counter() - start
     evaluations = []
     for _ in range(1 + EVALUATIONS):  # the first pays one-off imports (matplotlib): not timed

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from pipeline import metric_names
 
-DatasetName = Literal["ring8", "grid25", "mnist5k"]
-IMAGE_DATASETS = frozenset({"mnist5k"})
+IMAGE_DATASETS = frozenset({"mnist5k", "mnist", "stacked_mnist", "image_folder"})
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
 
 
@@ -35,24 +34,111 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DatasetConfig(Strict):
-    name: DatasetName
+def absolute_path(value: str | None) -> str | None:
+    """Relative paths are taken from the working directory, then made absolute: Ray runs trials elsewhere."""
+    return None if value is None else str(Path(value).expanduser().resolve())
+
+
+class Ring8Config(Strict):
+    name: Literal["ring8"]
+
+
+class Grid25Config(Strict):
+    name: Literal["grid25"]
+
+
+class Mnist5kConfig(Strict):
+    name: Literal["mnist5k"]
+
+
+class MnistConfig(Strict):
+    """Full MNIST from IDX files (gz or raw), in `path` or torchvision's `path/MNIST/raw`."""
+
+    name: Literal["mnist"]
+    path: str
+    split: Literal["train", "test"] = "train"
+    _absolute = field_validator("path")(absolute_path)
+
+
+class StackedMnistConfig(Strict):
+    """Three random digits as the channels of one image: 1000 modes (VEEGAN, PacGAN)."""
+
+    name: Literal["stacked_mnist"]
+    source: Literal["mnist5k", "mnist"] = "mnist5k"
+    path: str | None = None  # IDX folder, for source: mnist
+    split: Literal["train", "test"] = "train"
+    points: int = Field(25_600, ge=100)  # PacGAN evaluates on 26k samples; 25.6k stacks keep memory small
+    seed: int = 0  # which digits are stacked
+    _absolute = field_validator("path")(absolute_path)
+
+    @model_validator(mode="after")
+    def _path_for_mnist(self) -> StackedMnistConfig:
+        if self.source == "mnist" and self.path is None:
+            raise ValueError("source: mnist needs path: the folder of MNIST IDX files")
+        return self
+
+
+class ImageFolderConfig(Strict):
+    """Every image under `path` (CelebA, say), resized and centre-cropped to image_size."""
+
+    name: Literal["image_folder"]
+    path: str
+    image_size: Literal[28, 32, 64] = 64  # the sizes dcgan is built for
+    channels: Literal[1, 3] = 3
+    limit: int | None = Field(None, ge=1)  # the first `limit` files in sorted order
+    _absolute = field_validator("path")(absolute_path)
+
+
+class TabularConfig(Strict):
+    """A CSV of numeric columns, standardized for training; samples map back to the original units."""
+
+    name: Literal["tabular"]
+    path: str
+    _absolute = field_validator("path")(absolute_path)
+
+
+DatasetConfig = Annotated[
+    Ring8Config | Grid25Config | Mnist5kConfig | MnistConfig | StackedMnistConfig | ImageFolderConfig | TabularConfig,
+    Field(discriminator="name"),
+]
+DATASET_NAMES = ("ring8", "grid25", "mnist5k", "mnist", "stacked_mnist", "image_folder", "tabular")
+_DATASET_ADAPTER = TypeAdapter(DatasetConfig)
+
+
+def dataset_config(name: str, **fields: Any) -> DatasetConfig:
+    """A dataset config from its name and fields: dataset_config("mnist", path="data/mnist")."""
+    return _DATASET_ADAPTER.validate_python({"name": name, **fields})
 
 
 class ModelConfig(Strict):
     name: Literal["mlp", "dcgan"]
     latent_dim: int = Field(64, ge=1)  # DCGAN-paper scale is 100; 64 trains as well at 28x28
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # in D only: the knob the dropout study sweeps
-    width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the widest layer
+    width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the last G layer
     layers: int = Field(3, ge=1)  # mlp hidden layers (PacGAN's 2D nets use 3-4); dcgan ignores it
+    minibatch_std: bool = False  # D sees the batch's feature spread (Karras et al. 2018), against collapse
+    pack: int = Field(1, ge=1)  # PacGAN: D judges `pack` samples at once; 1 is a plain GAN
+    spectral_norm: bool = False  # on every D layer with weights (Miyato et al. 2018)
+    d_init: str | None = None  # a pipeline checkpoint whose discriminator D starts from
+    d_frozen: bool = False  # D is not trained: with d_init, a fixed pretrained critic
+    _absolute = field_validator("d_init")(absolute_path)
 
 
 class OptimizerConfig(Strict):
-    name: Literal["adam", "rmsprop", "sgd"]
+    name: Literal["adam", "adamw", "rmsprop", "sgd"]
     lr: float = Field(gt=0.0)
-    beta1: float = Field(0.5, ge=0.0, lt=1.0)  # 0.5 as in DCGAN: 0.9 oscillates with GANs
-    beta2: float = Field(0.999, ge=0.0, lt=1.0)  # Adam's default
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)  # adam(w): 0.5 as in DCGAN, since 0.9 oscillates with GANs
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)  # adam(w): the usual default
     momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop; 0 keeps them plain
+    nesterov: bool = False  # sgd with momentum > 0 only
+    weight_decay: float = Field(0.0, ge=0.0)  # adamw's decoupled decay; torch's own default (0.01) is not implied
+    lr_decay: Literal["none", "linear", "cosine"] = "none"  # to 0 at the last step
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs name: sgd and momentum > 0")
+        return self
 
 
 class OptimConfig(Strict):
@@ -66,6 +152,12 @@ class TrainConfig(Strict):
     d_steps: int = Field(1, ge=1)  # discriminator updates per generator update, as in Goodfellow 2014
     eval_every: int = Field(ge=1)
     seed: int = 0
+    loss: Literal["ns", "minimax", "hinge", "lsgan", "wgan-gp"] = "ns"  # ns: non-saturating, the default
+    gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp's gradient penalty, 10 as in Gulrajani et al.
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)  # one-sided: D's real target is 1 - this
+    grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm for G and D; None: no clipping
+    bf16: bool = False  # autocast to bfloat16 on GPU (ignored on CPU)
+    compile: bool = False  # torch.compile both networks
 
     @model_validator(mode="after")
     def _eval_within_run(self) -> TrainConfig:
@@ -90,6 +182,10 @@ class TrialConfig(Strict):
     def _model_fits_data(self) -> TrialConfig:
         if self.model.name == "dcgan" and self.dataset.name not in IMAGE_DATASETS:
             raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
+        if self.train.batch_size % self.model.pack:
+            raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
+        if self.model.d_frozen and self.model.d_init is None:
+            raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
         return self
 
 
@@ -181,7 +277,7 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        raise ConfigError(source, dotted(first["loc"]), describe(first)) from None
+        raise ConfigError(source, error_key(first), describe(first)) from None
     for key, param in spec.parameters.items():
         check_parameter(spec.trial, key, param, source)
     if spec.search.algorithm == "grid":
@@ -250,7 +346,14 @@ def check_parameter(trial: TrialConfig, key: str, param: ParameterSpec, source: 
 
 
 def dotted(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """pydantic's error location as the user's dotted key: the dataset union's tag is not a key."""
+    parts = [str(part) for i, part in enumerate(loc) if not (i and loc[i - 1] == "dataset" and part in DATASET_NAMES)]
+    return ".".join(parts) or "(top level)"
+
+
+def error_key(error: dict) -> str:
+    key = dotted(error["loc"])
+    return f"{key}.name" if error["type"] in ("union_tag_invalid", "union_tag_not_found") else key
 
 
 def describe(error: dict) -> str:

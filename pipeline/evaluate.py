@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.config import DatasetConfig, EvalConfig, TrialConfig
+from pipeline.config import EvalConfig, TrialConfig, dataset_config
 from pipeline.data import GanDataset, load_dataset
+from pipeline.gan import generate
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import cached_classifier
+from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.models import build_models
-from pipeline.train import EVAL_NOISE_SEED, generate
+from pipeline.train import EVAL_NOISE_SEED
 
 DEFAULT_N = EvalConfig().samples
 
@@ -69,7 +71,7 @@ def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]
 def evaluate_points(points: torch.Tensor, dataset: GanDataset, n: int) -> dict[str, float]:
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
-    classifier = cached_classifier(dataset) if dataset.is_image else None
+    classifier = cached_classifier(digit_source(dataset)) if needs_classifier(dataset) else None
     return Evaluator(dataset, n, classifier).evaluate(points[:n])
 
 
@@ -94,13 +96,13 @@ def run(args: argparse.Namespace) -> dict:
         if not args.checkpoint.is_file():
             raise InputError(f"{args.checkpoint}: no such checkpoint file")
         points, config = checkpoint_to_points(args.checkpoint, args.n or DEFAULT_N)
-        dataset = load_dataset(DatasetConfig(name=args.dataset) if args.dataset else config.dataset)
+        dataset = load_dataset(dataset_config(args.dataset) if args.dataset else config.dataset)
     else:
         if args.dataset is None:
             raise InputError("--samples needs --dataset")
         if not args.samples.is_file():
             raise InputError(f"{args.samples}: no such samples file")
-        dataset = load_dataset(DatasetConfig(name=args.dataset))
+        dataset = load_dataset(dataset_config(args.dataset))
         points = samples_to_points(np.load(args.samples), dataset, str(args.samples))
     n = args.n or min(DEFAULT_N, points.shape[0])
     return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n)}

@@ -1,8 +1,10 @@
 """Generators and discriminators, sized from the dataset's sample shape.
 
     g, d = build_models(ModelConfig(name="mlp"), sample_shape=(2,))
+    g, d = build_models(ModelConfig(name="dcgan", pack=2), sample_shape=(3, 64, 64))
 
-Discriminators return one logit per sample; dropout sits in D only, as in the dropout study.
+Discriminators return one logit per pack of samples (per sample when pack is 1); dropout,
+minibatch std, packing and spectral norm are all D's. dcgan takes 28, 32 and 64 px, 1 or 3 channels.
 """
 
 from __future__ import annotations
@@ -11,10 +13,33 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from pipeline.config import ModelConfig
 
 LEAKY_SLOPE = 0.2  # DCGAN paper's LeakyReLU slope in D
+
+
+class MinibatchStd(nn.Module):
+    """Appends the batch's mean feature standard deviation as one more feature (or channel), so D can
+    tell a collapsed batch from a varied one (Karras et al. 2018, whole batch as one group)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spread = x.std(dim=0, unbiased=False).mean() if x.shape[0] > 1 else x.new_zeros(())
+        return torch.cat([x, spread.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
+
+
+class Packed(nn.Module):
+    """PacGAN: groups of `pack` consecutive samples become one input, stacked on the feature/channel axis."""
+
+    def __init__(self, pack: int):
+        super().__init__()
+        self.pack = pack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] % self.pack:
+            raise ValueError(f"a batch of {x.shape[0]} cannot be split into packs of {self.pack}")
+        return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
 
 class MLPGenerator(nn.Module):
@@ -27,7 +52,7 @@ class MLPGenerator(nn.Module):
             blocks += [nn.Linear(fan_in, width), nn.BatchNorm1d(width), nn.ReLU()]
             fan_in = width
         blocks.append(nn.Linear(fan_in, math.prod(sample_shape)))
-        if len(sample_shape) == 3:  # images live in [-1, 1]; 2D points are unbounded
+        if len(sample_shape) == 3:  # images live in [-1, 1]; 2D points and table columns are unbounded
             blocks.append(nn.Tanh())
         self.net = nn.Sequential(*blocks)
 
@@ -35,73 +60,91 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(-1, *self.sample_shape)
 
 
-class MLPDiscriminator(nn.Module):
-    def __init__(self, width: int, layers: int, dropout: float, sample_shape: tuple[int, ...]):
-        super().__init__()
-        blocks: list[nn.Module] = [nn.Flatten()]
-        fan_in = math.prod(sample_shape)
-        for _ in range(layers):
-            blocks += [nn.Linear(fan_in, width), nn.LeakyReLU(LEAKY_SLOPE), nn.Dropout(dropout)]
-            fan_in = width
-        blocks.append(nn.Linear(fan_in, 1))
-        self.net = nn.Sequential(*blocks)
+def mlp_discriminator(config: ModelConfig, sample_shape: tuple[int, ...]) -> nn.Sequential:
+    blocks: list[nn.Module] = [nn.Flatten(), Packed(config.pack)]
+    fan_in = math.prod(sample_shape) * config.pack
+    for _ in range(config.layers):
+        blocks += [nn.Linear(fan_in, config.width), nn.LeakyReLU(LEAKY_SLOPE), nn.Dropout(config.dropout)]
+        fan_in = config.width
+    if config.minibatch_std:
+        blocks.append(MinibatchStd())
+        fan_in += 1
+    blocks += [nn.Linear(fan_in, 1), nn.Flatten(0)]
+    return nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+
+def dcgan_plan(size: int) -> tuple[int, int]:
+    """(starting side, number of 2x up-samplings) for 28 (7 -> 28), 32 (4 -> 32) and 64 (4 -> 64) px."""
+    if size not in (28, 32, 64):
+        raise ValueError(f"model dcgan is built for 28, 32 or 64 px images, not {size} px")
+    start = 7 if size == 28 else 4
+    return start, int(math.log2(size // start))
 
 
 class DCGANGenerator(nn.Module):
-    """z -> 7x7 -> 14x14 -> 28x28, transposed convolutions with batch norm (Radford et al. 2015)."""
+    """z -> start x start -> ... -> size x size: transposed convolutions with batch norm (Radford et al. 2015)."""
 
-    def __init__(self, latent_dim: int, width: int, channels: int):
+    def __init__(self, latent_dim: int, width: int, sample_shape: tuple[int, ...]):
         super().__init__()
-        self.width = width
-        projected = 2 * width * 7 * 7
+        channels, size = sample_shape[0], sample_shape[1]
+        self.start, ups = dcgan_plan(size)
+        self.top = width * 2 ** (ups - 1)
+        projected = self.top * self.start**2
         self.project = nn.Sequential(nn.Linear(latent_dim, projected), nn.BatchNorm1d(projected), nn.ReLU())
-        self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),
-            nn.Tanh(),
-        )
+        blocks: list[nn.Module] = []
+        fan_in = self.top
+        for _ in range(ups - 1):
+            blocks += [nn.ConvTranspose2d(fan_in, fan_in // 2, 4, 2, 1), nn.BatchNorm2d(fan_in // 2), nn.ReLU()]
+            fan_in //= 2
+        blocks += [nn.ConvTranspose2d(fan_in, channels, 4, 2, 1), nn.Tanh()]
+        self.upsample = nn.Sequential(*blocks)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.upsample(self.project(z).view(-1, 2 * self.width, 7, 7))
+        return self.upsample(self.project(z).view(-1, self.top, self.start, self.start))
 
 
-class DCGANDiscriminator(nn.Module):
-    """28x28 -> 14x14 -> 7x7 -> logit, strided convolutions, dropout after each."""
-
-    def __init__(self, width: int, dropout: float, channels: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, stride=2, padding=1),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Dropout(dropout),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
-            nn.BatchNorm2d(2 * width),
-            nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Dropout(dropout),
-            nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+def dcgan_discriminator(config: ModelConfig, sample_shape: tuple[int, ...], batch_norm: bool) -> nn.Sequential:
+    """size -> ... -> start x start -> logit: strided convolutions, dropout after each."""
+    channels, size = sample_shape[0], sample_shape[1]
+    start, downs = dcgan_plan(size)
+    blocks: list[nn.Module] = [Packed(config.pack)]
+    fan_in, fan_out = channels * config.pack, config.width
+    for i in range(downs):
+        blocks.append(nn.Conv2d(fan_in, fan_out, 4, 2, 1))
+        if batch_norm and i > 0:  # none on the first layer, as in DCGAN
+            blocks.append(nn.BatchNorm2d(fan_out))
+        blocks += [nn.LeakyReLU(LEAKY_SLOPE), nn.Dropout(config.dropout)]
+        fan_in, fan_out = fan_out, fan_out * 2
+    if config.minibatch_std:
+        blocks.append(MinibatchStd())
+        fan_in += 1
+    blocks += [nn.Flatten(), nn.Linear(fan_in * start * start, 1), nn.Flatten(0)]
+    return nn.Sequential(*blocks)
 
 
-def build_models(config: ModelConfig, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator) for samples of `sample_shape` (2,) or (C, H, W)."""
+def with_spectral_norm(module: nn.Module) -> nn.Module:
+    for child in list(module.modules()):
+        if isinstance(child, (nn.Linear, nn.Conv2d)):
+            spectral_norm(child)
+    return module
+
+
+def build_models(
+    config: ModelConfig, sample_shape: tuple[int, ...], d_batch_norm: bool = True
+) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) for samples of `sample_shape`: (D,) or (C, H, W).
+
+    `d_batch_norm=False` leaves batch norm out of a dcgan D: per-sample gradient penalties
+    (wgan-gp) and spectral norm want a D whose output for one sample does not depend on the others.
+    """
     if config.name == "mlp":
-        return (
-            MLPGenerator(config.latent_dim, config.width, config.layers, sample_shape),
-            MLPDiscriminator(config.width, config.layers, config.dropout, sample_shape),
-        )
-    if len(sample_shape) != 3 or sample_shape[1:] != (28, 28):
-        raise ValueError(f"model dcgan is built for C x 28 x 28 images, not samples of shape {sample_shape}")
-    channels = sample_shape[0]
-    return (
-        DCGANGenerator(config.latent_dim, config.width, channels),
-        DCGANDiscriminator(config.width, config.dropout, channels),
-    )
+        generator = MLPGenerator(config.latent_dim, config.width, config.layers, sample_shape)
+        discriminator = mlp_discriminator(config, sample_shape)
+    else:
+        if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]:
+            raise ValueError(f"model dcgan needs square C x H x W images, not samples of shape {sample_shape}")
+        generator = DCGANGenerator(config.latent_dim, config.width, sample_shape)
+        discriminator = dcgan_discriminator(config, sample_shape, d_batch_norm and not config.spectral_norm)
+    if config.spectral_norm:
+        discriminator = with_spectral_norm(discriminator)
+    return generator, discriminator

@@ -17,6 +17,7 @@ from pipeline.config import SweepSpec
 from pipeline.data import load_dataset
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
+from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.search_space import param_space, scheduler, search_algorithm
 from pipeline.tracking import SweepRun, close_sweep, log_floor, open_sweep, resolve_tracking_uri
 from pipeline.trial import TrialSetup, run_trial
@@ -37,7 +38,7 @@ class SweepOptions:
 def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
     """Train (or load from cache) each image dataset's feature network once, in the driver."""
     dataset = load_dataset(spec.trial.dataset)
-    return {dataset.name: cached_classifier(dataset)} if dataset.is_image else {}
+    return {dataset.name: cached_classifier(digit_source(dataset))} if needs_classifier(dataset) else {}
 
 
 def real_floor(spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> dict[str, float]:

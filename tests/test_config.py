@@ -42,7 +42,7 @@ def test_base_spec_is_valid(spec_file):
         ("trial.model.dropout=1.5", "trial.model.dropout", "less than 1"),
         ("trial.train.steps=abc", "trial.train.steps", "integer"),
         ("trial.train.eval_every=500", "trial.train", "eval_every (500) exceeds steps (100)"),
-        ("trial.optim.g.name=adagrad", "trial.optim.g.name", "'adam', 'rmsprop' or 'sgd'"),
+        ("trial.optim.g.name=adagrad", "trial.optim.g.name", "'adam', 'adamw', 'rmsprop' or 'sgd'"),
         ("metric=accuracy", "metric", "fid"),
         ("trial.model.name=dcgan", "trial", "needs an image dataset"),
         ("search.num_samples=0", "search.num_samples", "greater than or equal to 1"),

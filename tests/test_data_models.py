@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from pipeline.config import DatasetConfig, ModelConfig
+from pipeline.config import ModelConfig, dataset_config
 from pipeline.data import BatchSampler, load_dataset
 from pipeline.data.mixtures import GRID25_STD, RING8_STD
 from pipeline.models import build_models
@@ -14,7 +14,7 @@ from pipeline.models import build_models
     [("ring8", (2,), 8, RING8_STD), ("grid25", (2,), 25, GRID25_STD), ("mnist5k", (1, 28, 28), 10, None)],
 )
 def test_dataset_shapes(name, shape, modes, std):
-    data = load_dataset(DatasetConfig(name=name))
+    data = load_dataset(dataset_config(name))
     assert data.sample_shape == shape
     assert data.num_modes == modes
     assert data.labels.shape == (len(data),) and int(data.labels.max()) == modes - 1
@@ -26,9 +26,9 @@ def test_dataset_shapes(name, shape, modes, std):
 
 
 def test_mixture_centres_match_pacgan():
-    ring = load_dataset(DatasetConfig(name="ring8"))
+    ring = load_dataset(dataset_config("ring8"))
     assert torch.allclose(ring.centres.norm(dim=1), torch.ones(8))
-    grid = load_dataset(DatasetConfig(name="grid25"))
+    grid = load_dataset(dataset_config("grid25"))
     assert sorted(set(grid.centres[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
     spread = (ring.points - ring.centres[ring.labels]).std()
     assert math.isclose(float(spread), RING8_STD, rel_tol=0.05)
@@ -36,20 +36,32 @@ def test_mixture_centres_match_pacgan():
 
 @pytest.mark.parametrize(
     ("model", "shape"),
-    [("mlp", (2,)), ("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 28, 28))],
+    [("mlp", (2,)), ("mlp", (5,)), ("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 28, 28)),
+     ("dcgan", (3, 32, 32)), ("dcgan", (1, 64, 64)), ("dcgan", (3, 64, 64))],
 )
-def test_model_shapes(model, shape):
-    g, d = build_models(ModelConfig(name=model, latent_dim=8, width=16, dropout=0.3), shape)
-    samples = g(torch.randn(5, 8))
-    assert samples.shape == (5, *shape)
-    assert d(samples).shape == (5,)
+@pytest.mark.parametrize("options", [{}, {"pack": 2, "minibatch_std": True, "spectral_norm": True}])
+def test_model_shapes(model, shape, options):
+    g, d = build_models(ModelConfig(name=model, latent_dim=8, width=16, dropout=0.3, **options), shape)
+    samples = g(torch.randn(6, 8))
+    assert samples.shape == (6, *shape)
+    assert d(samples).shape == (6 // options.get("pack", 1),)
     assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in d.modules())
     assert not any(isinstance(m, torch.nn.Dropout) for m in g.modules())
 
 
 def test_dcgan_refuses_other_sizes():
-    with pytest.raises(ValueError, match="28 x 28"):
+    with pytest.raises(ValueError, match="square"):
         build_models(ModelConfig(name="dcgan"), (2,))
+    with pytest.raises(ValueError, match="28, 32 or 64"):
+        build_models(ModelConfig(name="dcgan"), (3, 48, 48))
+
+
+def test_packing_groups_consecutive_samples():
+    _, d = build_models(ModelConfig(name="mlp", pack=2, width=4, layers=1), (2,))
+    samples = torch.randn(4, 2)
+    swapped = samples[[1, 0, 2, 3]]  # order inside a pack matters, packs stay apart
+    assert d(samples)[1] == d(swapped)[1]
+    assert d(samples)[0] != d(swapped)[0]
 
 
 def test_batch_sampler_covers_each_pass_and_resumes():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline import metric_names as names
-from pipeline.config import DatasetConfig
+from pipeline.config import dataset_config
 from pipeline.data import load_dataset
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import cache_dir, cached_classifier, dataset_key
@@ -12,7 +12,7 @@ from pipeline.metrics.classifier import cache_dir, cached_classifier, dataset_ke
 
 @pytest.fixture(scope="module")
 def mnist5k():
-    return load_dataset(DatasetConfig(name="mnist5k"))
+    return load_dataset(dataset_config("mnist5k"))
 
 
 @pytest.fixture(scope="module")

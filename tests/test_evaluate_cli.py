@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipeline import metric_names as names
-from pipeline.config import DatasetConfig
+from pipeline.config import dataset_config
 from pipeline.data import load_dataset
 from pipeline.data.mixtures import RING8_STD, mixture, ring8_centres
 from pipeline.evaluate import main
@@ -38,7 +38,7 @@ def test_shifted_ring_gives_fid_near_shift_squared(tmp_path, capsys):
 
 
 def test_one_digit_class_as_uint8_images_covers_one_mode(tmp_path, capsys):
-    data = load_dataset(DatasetConfig(name="mnist5k"))
+    data = load_dataset(dataset_config("mnist5k"))
     sevens = ((data.points[data.labels == 7][:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()  # N x 28 x 28
     path = tmp_path / "sevens.npy"
     np.save(path, sevens)

@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 
 from pipeline import metric_names as names
-from pipeline.config import DatasetConfig
+from pipeline.config import dataset_config
 from pipeline.data import load_dataset
 from pipeline.data.mixtures import RING8_STD, mixture, ring8_centres
 from pipeline.metrics import Evaluator
@@ -54,7 +54,7 @@ def test_statistics_check_shapes():
 
 @pytest.fixture(scope="module")
 def ring8_evaluator():
-    return Evaluator(load_dataset(DatasetConfig(name="ring8")), samples=2500)
+    return Evaluator(load_dataset(dataset_config("ring8")), samples=2500)
 
 
 def test_true_mixture_samples_cover_every_mode(ring8_evaluator):

@@ -12,8 +12,12 @@ class GanDataset:
     """Real data in the range the generator outputs.
 
     points:  N x 2 for 2D mixtures, N x C x H x W in [-1, 1] for images.
-    labels:  the mode (mixture component or digit class) of each point, N int64.
+             N x D standardized columns for tabular data.
+    labels:  the mode (mixture component or digit class) of each point, N int64; all 0 where the
+             data has no known modes (num_modes == 0: image folders, tables).
     centres: K x 2 mixture means (2D only), with `std` their standard deviation.
+    columns, column_mean, column_std: tabular data's column names and the standardization undone
+             by `to_original_units`.
     """
 
     name: str
@@ -22,6 +26,10 @@ class GanDataset:
     num_modes: int
     centres: torch.Tensor | None = None
     std: float | None = None
+    source: GanDataset | None = None  # stacked MNIST: the digits it stacks (its classifier's data)
+    columns: tuple[str, ...] | None = None
+    column_mean: torch.Tensor | None = None
+    column_std: torch.Tensor | None = None
 
     @property
     def is_image(self) -> bool:
@@ -31,8 +39,22 @@ class GanDataset:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.points.shape[1:])
 
+    @property
+    def has_modes(self) -> bool:
+        return self.num_modes > 0
+
     def __len__(self) -> int:
         return self.points.shape[0]
+
+    def to_original_units(self, samples: torch.Tensor) -> torch.Tensor:
+        """Tabular samples back in the CSV's units; other data is returned as it is."""
+        if self.column_mean is None:
+            return samples
+        return samples * self.column_std + self.column_mean
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read; the message names the path and what is wrong."""
 
 
 class BatchSampler:

@@ -1,16 +1,30 @@
-"""Dataset names of the search-space file -> the functions that build them."""
+"""Dataset configs of the search-space file -> the functions that build them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pipeline.config import DatasetConfig
 from pipeline.data.base import GanDataset
+from pipeline.data.image_folder import image_folder
 from pipeline.data.mixtures import grid25, ring8
+from pipeline.data.mnist import mnist
 from pipeline.data.mnist5k import mnist5k
-
-BUILDERS: dict[str, Callable[[], GanDataset]] = {"ring8": ring8, "grid25": grid25, "mnist5k": mnist5k}
+from pipeline.data.stacked import stacked
+from pipeline.data.tabular import tabular
 
 
 def load_dataset(config: DatasetConfig) -> GanDataset:
-    return BUILDERS[config.name]()
+    """Raises DatasetError, naming the path, for missing or malformed files."""
+    if config.name == "ring8":
+        return ring8()
+    if config.name == "grid25":
+        return grid25()
+    if config.name == "mnist5k":
+        return mnist5k()
+    if config.name == "mnist":
+        return mnist(config.path, config.split)
+    if config.name == "stacked_mnist":
+        digits = mnist5k() if config.source == "mnist5k" else mnist(config.path, config.split)
+        return stacked(digits, config.points, config.seed)
+    if config.name == "image_folder":
+        return image_folder(config.path, config.image_size, config.channels, config.limit)
+    return tabular(config.path)

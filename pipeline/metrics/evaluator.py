@@ -5,7 +5,8 @@ density/coverage and mode-collapse metrics, plus the class score for digits.
     metrics = evaluator.evaluate(generated)          # {'fid': ..., 'modes': ..., ...}
     floor = evaluator.real_floor()                   # the same metrics for held-back real data
 
-Feature space: the raw coordinates for 2D data, the digit classifier's penultimate layer for digits.
+Feature space: raw coordinates for 2D and tabular data; the digit classifier's penultimate layer
+for digits (stacked MNIST: the three channels' features side by side).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from pipeline import metric_names as names
 from pipeline.data import GanDataset
+from pipeline.data.stacked import channel_digits
 from pipeline.metrics.class_score import probabilities_to_class_score
 from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
@@ -23,6 +25,7 @@ from pipeline.metrics.kid import features_to_kid_reference, reference_to_kid
 from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
+    HQ_CONFIDENCE,
     mode_histogram,
     modes_to_metrics,
     points_to_modes,
@@ -30,6 +33,16 @@ from pipeline.metrics.modes import (
 )
 
 SPLIT_SEED = 0  # one fixed split of the real data for every trial and sweep
+DIGIT_DATASETS = ("mnist5k", "mnist", "stacked_mnist")
+
+
+def needs_classifier(dataset: GanDataset) -> bool:
+    return dataset.name in DIGIT_DATASETS
+
+
+def digit_source(dataset: GanDataset) -> GanDataset:
+    """The digits a classifier is trained on: the data itself, or what stacked MNIST stacks."""
+    return dataset.source if dataset.source is not None else dataset
 
 
 @dataclass(frozen=True)
@@ -37,8 +50,8 @@ class Assessed:
     """Real or generated points seen by the evaluator."""
 
     features: torch.Tensor
-    mode_index: torch.Tensor
-    high_quality: torch.Tensor
+    mode_index: torch.Tensor | None  # None where the data has no known modes
+    high_quality: torch.Tensor | None
     probabilities: torch.Tensor | None  # digits only
 
 
@@ -46,8 +59,11 @@ class Evaluator:
     """Holds the real data's statistics, computed once, and scores sample sets against them."""
 
     def __init__(self, dataset: GanDataset, samples: int, classifier: TrainedClassifier | None = None):
-        if dataset.is_image and classifier is None:
-            raise ValueError(f"{dataset.name} is image data: its evaluation needs the digit classifier")
+        if dataset.name == "image_folder":
+            raise ValueError("image_folder data is evaluated with InceptionV3 features, which this version cannot "
+                             "compute yet (eval.inception_weights is planned); use a digit or 2D dataset")
+        if needs_classifier(dataset) and classifier is None:
+            raise ValueError(f"{dataset.name} is digit data: its evaluation needs the digit classifier")
         if 2 * samples > len(dataset):
             raise ValueError(f"eval.samples {samples} exceeds half of the {len(dataset)} points of {dataset.name}: "
                              "the other half is needed as the real reference")
@@ -58,11 +74,11 @@ class Evaluator:
         self.floor_points = dataset.points[order[:samples]]
         real = self.assess(dataset.points[order[samples:]])
         self.real_mu, self.real_sigma = features_to_statistics(real.features)
-        self.real_histogram = mode_histogram(real.mode_index, dataset.num_modes)
+        self.real_histogram = mode_histogram(real.mode_index, dataset.num_modes) if dataset.has_modes else None
         self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
         self.manifold = features_to_manifold(self.reference)
         self.kid_reference = features_to_kid_reference(self.reference)
-        self.min_mode_share = DIGIT_MIN_MODE_SHARE if dataset.is_image else 0.0  # 2D: PacGAN's one sample
+        self.min_mode_share = DIGIT_MIN_MODE_SHARE if needs_classifier(dataset) else 0.0  # 2D: PacGAN's 1 sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
 
     def assess(self, points: torch.Tensor) -> Assessed:
@@ -70,10 +86,24 @@ class Evaluator:
         if tuple(points.shape[1:]) != expected:
             raise ValueError(f"samples must be N x {' x '.join(map(str, expected))}, got shape {tuple(points.shape)}")
         points = points.detach().float().cpu()
-        if self.classifier is None:
+        if self.dataset.centres is not None:
             return Assessed(points, *points_to_modes(points, self.dataset.centres, self.dataset.std), None)
+        if self.classifier is None:  # tabular: standardized columns, no modes
+            return Assessed(points, None, None, None)
+        if self.dataset.name == "stacked_mnist":
+            return self.assess_stacked(points)
         features, probabilities = classify(self.classifier, points)
         return Assessed(features, *probabilities_to_modes(probabilities), probabilities)
+
+    def assess_stacked(self, points: torch.Tensor) -> Assessed:
+        """Each channel a digit: features side by side, mode 100 r + 10 g + b, confident in all three."""
+        features, probabilities = classify(self.classifier, channel_digits(points))
+        count = points.shape[0]
+        per_channel = probabilities.view(count, 3, -1)
+        confidence, digit = per_channel.max(dim=2)
+        joint = torch.einsum("ni,nj,nk->nijk", per_channel[:, 0], per_channel[:, 1], per_channel[:, 2])
+        mode = digit[:, 0] * 100 + digit[:, 1] * 10 + digit[:, 2]
+        return Assessed(features.view(count, -1), mode, (confidence >= HQ_CONFIDENCE).all(dim=1), joint.view(count, -1))
 
     def evaluate(self, points: torch.Tensor) -> dict[str, float]:
         """All metrics of exactly `samples` points: FID and KID are biased by n, so n never varies."""
@@ -85,8 +115,10 @@ class Evaluator:
             names.FID: statistics_to_fid(self.real_mu, self.real_sigma, mu, sigma),
             names.KID: reference_to_kid(self.kid_reference, seen.features),
             **manifold_to_prdc(self.manifold, seen.features),
-            **modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram, self.min_mode_share),
         }
+        if self.real_histogram is not None:
+            metrics.update(modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram,
+                                            self.min_mode_share))
         if seen.probabilities is not None:
             metrics[names.CLASS_SCORE] = probabilities_to_class_score(seen.probabilities)
         return metrics | self.extra

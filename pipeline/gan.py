@@ -1,0 +1,184 @@
+"""One GAN's trainable state and its update steps; `train.py` runs the loop around them.
+
+Everything a checkpoint needs lives in `GanState`: both networks, both optimizers and their lr
+schedules, the data order, the noise generator and the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.config import OptimizerConfig, TrialConfig
+from pipeline.data import BatchSampler, GanDataset
+from pipeline.losses import decision_accuracy, discriminator_loss, generator_loss, gradient_penalty
+from pipeline.models import build_models
+
+CHECKPOINT_FORMAT = 2
+
+
+@dataclass
+class GanState:
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    schedule_g: torch.optim.lr_scheduler.LambdaLR
+    schedule_d: torch.optim.lr_scheduler.LambdaLR
+    sampler: BatchSampler
+    noise: torch.Generator
+    g_forward: Callable[[torch.Tensor], torch.Tensor]  # the generator, compiled when train.compile is on
+    d_forward: Callable[[torch.Tensor], torch.Tensor]
+    step: int = 0
+
+
+def build_optimizer(config: OptimizerConfig, params) -> torch.optim.Optimizer:
+    if config.name == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
+    if config.name == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2),
+                                 weight_decay=config.weight_decay)
+    if config.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+
+
+def lr_factor(decay: str, steps: int) -> Callable[[int], float]:
+    """The lr multiplier at a step: constant, or falling linearly / along a cosine to 0 at `steps`."""
+    if decay == "linear":
+        return lambda step: max(0.0, 1.0 - step / steps)
+    if decay == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
+    return lambda step: 1.0
+
+
+def load_pretrained_discriminator(discriminator: nn.Module, path: str) -> None:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        discriminator.load_state_dict(checkpoint["discriminator"])
+    except (OSError, KeyError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: cannot load a discriminator from it (model.d_init): {err}") from err
+
+
+def build_state(config: TrialConfig, dataset: GanDataset, device: torch.device) -> GanState:
+    torch.manual_seed(config.train.seed)
+    d_batch_norm = config.train.loss != "wgan-gp"  # the gradient penalty is per sample
+    generator, discriminator = build_models(config.model, dataset.sample_shape, d_batch_norm)
+    if config.model.d_init is not None:
+        load_pretrained_discriminator(discriminator, config.model.d_init)
+    discriminator.requires_grad_(not config.model.d_frozen)
+    discriminator.train(not config.model.d_frozen)  # frozen: batch-norm statistics stay as loaded too
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    opt_g = build_optimizer(config.optim.g, generator.parameters())
+    opt_d = build_optimizer(config.optim.d, discriminator.parameters())
+    steps = config.train.steps
+    compiled = config.train.compile
+    return GanState(
+        generator,
+        discriminator,
+        opt_g,
+        opt_d,
+        torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor(config.optim.g.lr_decay, steps)),
+        torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor(config.optim.d.lr_decay, steps)),
+        BatchSampler(len(dataset), config.train.batch_size, seed=config.train.seed),
+        torch.Generator(device=device).manual_seed(config.train.seed + 1),
+        torch.compile(generator) if compiled else generator,
+        torch.compile(discriminator) if compiled else discriminator,
+    )
+
+
+def state_to_checkpoint(state: GanState, config: TrialConfig, sample_shape: tuple[int, ...]) -> dict:
+    """A checkpoint that describes itself: enough to rebuild the generator without the spec.
+
+    A deep copy: state dicts alias the live tensors, which the next step would change.
+    """
+    return copy.deepcopy({
+        "format": CHECKPOINT_FORMAT,
+        "config": config.model_dump(),
+        "sample_shape": sample_shape,
+        "step": state.step,
+        "generator": state.generator.state_dict(),
+        "discriminator": state.discriminator.state_dict(),
+        "opt_g": state.opt_g.state_dict(),
+        "opt_d": state.opt_d.state_dict(),
+        "schedule_g": state.schedule_g.state_dict(),
+        "schedule_d": state.schedule_d.state_dict(),
+        "sampler": state.sampler.state_dict(),
+        "noise_rng": state.noise.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    })
+
+
+def load_checkpoint(state: GanState, checkpoint: dict) -> None:
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:  # absent in files this code never wrote
+        raise ValueError(f"checkpoint format {checkpoint.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
+    state.generator.load_state_dict(checkpoint["generator"])
+    state.discriminator.load_state_dict(checkpoint["discriminator"])
+    state.opt_g.load_state_dict(checkpoint["opt_g"])
+    state.opt_d.load_state_dict(checkpoint["opt_d"])
+    state.schedule_g.load_state_dict(checkpoint["schedule_g"])
+    state.schedule_d.load_state_dict(checkpoint["schedule_d"])
+    state.sampler.load_state_dict(checkpoint["sampler"])
+    state.noise.set_state(checkpoint["noise_rng"])
+    torch.set_rng_state(checkpoint["torch_rng"])
+    state.step = checkpoint["step"]
+
+
+def autocast(config: TrialConfig, device: torch.device) -> AbstractContextManager:
+    """bfloat16 autocast on GPU when train.bf16 is on; a no-op otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.train.bf16 and device.type == "cuda")
+
+
+def clip(module: nn.Module, max_norm: float | None) -> None:
+    if max_norm is not None:
+        nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+
+
+def discriminator_step(state: GanState, real: torch.Tensor, config: TrialConfig) -> torch.Tensor:
+    """One update of D (none when D is frozen); returns [loss, acc_real, acc_fake] without syncing."""
+    train, device = config.train, real.device
+    z = torch.randn(real.shape[0], config.model.latent_dim, device=device, generator=state.noise)
+    with torch.no_grad(), autocast(config, device):
+        fake = state.g_forward(z)
+    with torch.set_grad_enabled(not config.model.d_frozen), autocast(config, device):
+        real_out, fake_out = state.d_forward(real).float(), state.d_forward(fake).float()
+        loss = discriminator_loss(train.loss, real_out, fake_out, train.label_smoothing)
+        if train.loss == "wgan-gp":
+            loss = loss + train.gp_weight * gradient_penalty(state.d_forward, real, fake.float(), config.model.pack)
+    if not config.model.d_frozen:
+        state.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        clip(state.discriminator, train.grad_clip)
+        state.opt_d.step()
+    acc_real, acc_fake = decision_accuracy(train.loss, real_out.detach(), fake_out.detach())
+    return torch.stack([loss.detach(), acc_real, acc_fake])
+
+
+def generator_step(state: GanState, config: TrialConfig, device: torch.device) -> torch.Tensor:
+    z = torch.randn(config.train.batch_size, config.model.latent_dim, device=device, generator=state.noise)
+    with autocast(config, device):
+        loss = generator_loss(config.train.loss, state.d_forward(state.g_forward(z)).float())
+    state.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    clip(state.generator, config.train.grad_clip)
+    state.opt_g.step()
+    return loss.detach()
+
+
+def advance_schedules(state: GanState) -> None:
+    state.schedule_g.step()
+    state.schedule_d.step()
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, noise: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    generator.eval()
+    samples = torch.cat([generator(chunk) for chunk in noise.split(batch)])
+    generator.train()
+    return samples
