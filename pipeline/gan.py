@@ -171,9 +171,10 @@ def generator_step(state: GanState, config: TrialConfig, device: torch.device) -
     return loss.detach()
 
 
-def advance_schedules(state: GanState) -> None:
+def advance_schedules(state: GanState, config: TrialConfig) -> None:
     state.schedule_g.step()
-    state.schedule_d.step()
+    if not config.model.d_frozen:  # a frozen D's optimizer never steps, so neither does its schedule
+        state.schedule_d.step()
 
 
 @torch.no_grad()

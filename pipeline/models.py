@@ -25,7 +25,8 @@ class MinibatchStd(nn.Module):
     tell a collapsed batch from a varied one (Karras et al. 2018, whole batch as one group)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spread = x.std(dim=0, unbiased=False).mean() if x.shape[0] > 1 else x.new_zeros(())
+        # + 1e-8 inside the root, as Karras et al.: the gradient of a 0 std is infinite
+        spread = (x.var(dim=0, unbiased=False) + 1e-8).sqrt().mean() if x.shape[0] > 1 else x.new_zeros(())
         return torch.cat([x, spread.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
 
 

@@ -55,9 +55,12 @@ def print_plan(spec: SweepSpec) -> None:
 
 def check_against_data(spec: SweepSpec, source: str) -> None:
     """What the file alone cannot tell: the evaluation must leave real data for the reference set."""
-    from pipeline.data import load_dataset
+    from pipeline.data import DatasetError, load_dataset
 
-    size = len(load_dataset(spec.trial.dataset))
+    try:
+        size = len(load_dataset(spec.trial.dataset))
+    except DatasetError as err:
+        raise ConfigError(source, "trial.dataset", str(err)) from None
     if 2 * spec.trial.eval.samples > size:
         raise ConfigError(source, "trial.eval.samples", f"at most {size // 2} for {spec.trial.dataset.name} "
                           f"({size} points: half are held back as the real reference)")

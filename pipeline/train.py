@@ -18,7 +18,7 @@ import torch
 
 from pipeline import metric_names as names
 from pipeline.config import ConfigError, TrialConfig, load_spec
-from pipeline.data import GanDataset, load_dataset
+from pipeline.data import DatasetError, GanDataset, load_dataset
 from pipeline.gan import (
     advance_schedules,
     build_state,
@@ -34,6 +34,7 @@ from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 
 EVAL_NOISE_SEED = 2**31 - 1  # one fixed latent batch for every evaluation: the grids form a movie
+DIVERGED_LOSS = 1e6  # a mean loss past this means logits (or critic values) of that size: nothing learns there
 
 
 class Reporter(Protocol):
@@ -81,7 +82,7 @@ def train(
             real = real_points[state.sampler.next_indices().to(device)]
             totals[:3] += discriminator_step(state, real, config) / config.train.d_steps
         totals[3] += generator_step(state, config, device)
-        advance_schedules(state)
+        advance_schedules(state, config)
         state.step += 1
         steps_since_eval += 1
         if state.step % config.train.eval_every == 0 or state.step == config.train.steps:
@@ -107,6 +108,8 @@ def losses_to_metrics(means: torch.Tensor) -> dict[str, float]:
     loss_d, acc_real, acc_fake, loss_g = means.tolist()
     if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
         raise Diverged(f"non-finite loss: loss_d={loss_d}, loss_g={loss_g}")
+    if max(abs(loss_d), abs(loss_g)) > DIVERGED_LOSS:
+        raise Diverged(f"loss beyond {DIVERGED_LOSS:g}: loss_d={loss_d:.3g}, loss_g={loss_g:.3g}")
     return {names.LOSS_D: loss_d, names.LOSS_G: loss_g, names.D_ACC_REAL: acc_real, names.D_ACC_FAKE: acc_fake}
 
 
@@ -130,10 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec, args.overrides)
-    except ConfigError as err:
+        train(spec.trial, PrintReporter(), device="cuda" if torch.cuda.is_available() else "cpu")
+    except (ConfigError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    train(spec.trial, PrintReporter(), device="cuda" if torch.cuda.is_available() else "cpu")
+    except Diverged as err:
+        print(f"diverged: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,110 @@
+"""Every model, loss and optimizer option builds and takes real steps on CPU; frozen D stays frozen;
+exploding trials end as diverged."""
+
+import math
+
+import pytest
+import torch
+
+from pipeline.config import load_spec, with_values
+from pipeline.data import load_dataset
+from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step
+from pipeline.train import Diverged, train
+
+from .conftest import SEARCH_SPACES, tiny_spec
+
+CPU = torch.device("cpu")
+
+
+def take_steps(trial, steps=3):
+    dataset = load_dataset(trial.dataset)
+    state = build_state(trial, dataset, CPU)
+    for _ in range(steps):
+        stats = discriminator_step(state, dataset.points[state.sampler.next_indices()], trial)
+        loss_g = generator_step(state, trial, CPU)
+        advance_schedules(state, trial)
+    assert torch.isfinite(stats).all() and torch.isfinite(loss_g)
+    return state
+
+
+def ring8_trial(**values):
+    return with_values(load_spec(SEARCH_SPACES / "ring8.yaml").trial, values)
+
+
+def dcgan_trial(**values):
+    spec = load_spec(SEARCH_SPACES / "dropout.yaml", ["trial.model.width=8", "trial.train.batch_size=8"])
+    return with_values(spec.trial, values)
+
+
+@pytest.mark.parametrize("loss", ["ns", "minimax", "hinge", "lsgan", "wgan-gp"])
+@pytest.mark.parametrize("make", [ring8_trial, dcgan_trial])
+def test_every_loss_steps(loss, make):
+    take_steps(make(**{"train.loss": loss, "model.pack": 2, "model.minibatch_std": True}))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"optim.g.name": "adamw", "optim.g.weight_decay": 0.01},
+        {"optim.d.name": "rmsprop", "optim.d.momentum": 0.5},
+        {"optim.d.name": "sgd", "optim.d.lr": 0.01, "optim.d.momentum": 0.9, "optim.d.nesterov": True},
+        {"train.grad_clip": 0.1, "train.label_smoothing": 0.1, "train.d_steps": 2},
+        {"model.spectral_norm": True, "train.loss": "hinge"},
+        {"train.bf16": True},  # autocast on GPU only: a no-op here
+    ],
+)
+def test_optimizer_and_training_options_step(values):
+    take_steps(ring8_trial(**values))
+    take_steps(dcgan_trial(**values))
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_lr_decays_to_zero_at_the_last_step(decay):
+    trial = ring8_trial(**{"optim.g.lr_decay": decay, "optim.d.lr_decay": decay, "train.steps": 10,
+                           "train.eval_every": 10})
+    state = take_steps(trial, steps=5)
+    assert state.opt_g.param_groups[0]["lr"] == pytest.approx(trial.optim.g.lr * 0.5, rel=1e-6)
+    for _ in range(5):
+        advance_schedules(state, trial)
+    assert state.opt_d.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_frozen_pretrained_discriminator_does_not_change(tmp_path):
+    class Keep:
+        def report(self, step, metrics, images, checkpoint):
+            self.checkpoint = checkpoint
+
+    kept = Keep()
+    train(tiny_spec("ring8").trial, kept)
+    path = tmp_path / "pretrained.pt"
+    torch.save(kept.checkpoint, path)
+    trial = ring8_trial(**{"model.d_init": str(path), "model.d_frozen": True})
+    state = take_steps(trial, steps=5)
+    for name, tensor in state.discriminator.state_dict().items():
+        assert torch.equal(tensor, kept.checkpoint["discriminator"][name]), name
+    unfrozen = take_steps(ring8_trial(**{"model.d_init": str(path)}), steps=1).discriminator.state_dict()
+    first = next(name for name in unfrozen if name.endswith("weight"))
+    assert not torch.equal(unfrozen[first], kept.checkpoint["discriminator"][first])
+
+
+def test_bad_d_init_names_the_file(tmp_path):
+    with pytest.raises(ValueError, match="model.d_init"):
+        take_steps(ring8_trial(**{"model.d_init": str(tmp_path / "none.pt")}))
+
+
+def test_huge_learning_rate_diverges():
+    spec = tiny_spec("ring8", "trial.optim.d.lr=1000", "trial.optim.d.name=sgd")
+    with pytest.raises(Diverged):
+        train(spec.trial, None)
+    adam = tiny_spec("ring8", "trial.optim.d.lr=1000")  # adam stays finite, but its losses explode
+    with pytest.raises(Diverged, match="loss beyond"):
+        train(adam.trial, None)
+
+
+def test_compiled_networks_train_like_eager_ones():
+    trial = ring8_trial(**{"train.compile": True, "model.width": 16})
+    compiled = take_steps(trial, steps=2)
+    eager = take_steps(ring8_trial(**{"model.width": 16}), steps=2)
+    for name, tensor in eager.generator.state_dict().items():
+        assert torch.allclose(tensor, compiled.generator.state_dict()[name], atol=1e-4), name
+    assert math.isfinite(float(compiled.opt_g.param_groups[0]["lr"]))
