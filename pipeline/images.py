@@ -32,19 +32,33 @@ def image_grid(images: torch.Tensor, side: int = GRID_SIDE, pad: int = 2) -> np.
     return sheet.permute(1, 2, 0).numpy()
 
 
-def scatter_plot(points: torch.Tensor, centres: torch.Tensor, pixels: int = 320) -> np.ndarray:
-    """Generated 2D points (blue) over the real mixture's centres (red crosses)."""
+def scatter_plot(
+    points: torch.Tensor,
+    centres: torch.Tensor | None = None,
+    real: torch.Tensor | None = None,
+    labels: tuple[str, str] | None = None,
+    pixels: int = 320,
+) -> np.ndarray:
+    """Generated points (blue; the first two columns) over the real mixture's centres (red crosses)
+    or over real points (grey)."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
-    shown = points[:SCATTER_POINTS].detach().float().cpu().numpy()
+    shown = points[:SCATTER_POINTS, :2].detach().float().cpu().numpy()
     figure = Figure(figsize=(4, 4), dpi=pixels / 4)
-    axes = figure.add_axes((0.1, 0.08, 0.86, 0.88))  # fixed margins: tight_layout costs a second render
+    axes = figure.add_axes((0.14, 0.12, 0.82, 0.84))  # fixed margins: tight_layout costs a second render
+    if real is not None:
+        reference = real[:SCATTER_POINTS, :2].float().cpu().numpy()
+        axes.scatter(reference[:, 0], reference[:, 1], s=3, alpha=0.4, color="tab:gray")
     axes.scatter(shown[:, 0], shown[:, 1], s=3, alpha=0.5, color="tab:blue")
-    axes.scatter(centres[:, 0], centres[:, 1], s=40, marker="x", color="tab:red")
-    reach = float(centres.abs().max()) * 1.5
-    axes.set_xlim(-reach, reach)
-    axes.set_ylim(-reach, reach)
-    axes.set_aspect("equal")
+    if centres is not None:
+        axes.scatter(centres[:, 0], centres[:, 1], s=40, marker="x", color="tab:red")
+        reach = float(centres.abs().max()) * 1.5
+        axes.set_xlim(-reach, reach)
+        axes.set_ylim(-reach, reach)
+        axes.set_aspect("equal")
+    if labels is not None:
+        axes.set_xlabel(labels[0], fontsize=8)
+        axes.set_ylabel(labels[1], fontsize=8)
     axes.tick_params(labelsize=7)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

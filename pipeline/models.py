@@ -50,7 +50,7 @@ class MLPGenerator(nn.Module):
         blocks: list[nn.Module] = []
         fan_in = latent_dim
         for _ in range(layers):
-            blocks += [nn.Linear(fan_in, width), nn.BatchNorm1d(width), nn.ReLU()]
+            blocks += [nn.Linear(fan_in, width), nn.BatchNorm1d(width), nn.LeakyReLU(LEAKY_SLOPE)]
             fan_in = width
         blocks.append(nn.Linear(fan_in, math.prod(sample_shape)))
         if len(sample_shape) == 3:  # images live in [-1, 1]; 2D points and table columns are unbounded

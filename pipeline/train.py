@@ -48,7 +48,14 @@ class Diverged(RuntimeError):
 
 
 def sample_picture(samples: torch.Tensor, dataset: GanDataset) -> np.ndarray:
-    return image_grid(samples) if dataset.is_image else scatter_plot(samples, dataset.centres)
+    """A sheet of images; a scatter over the mixture's centres; or a table's first two columns in its units."""
+    if dataset.is_image:
+        return image_grid(samples)
+    if dataset.centres is not None:
+        return scatter_plot(samples, centres=dataset.centres)
+    columns = (*dataset.columns, "")[:2] if dataset.columns else None
+    return scatter_plot(dataset.to_original_units(samples.cpu()), real=dataset.to_original_units(dataset.points),
+                        labels=columns)
 
 
 def train(

@@ -53,3 +53,16 @@ def test_noise_is_far_from_digits(mnist5k, classifier):
     assert noise[names.RECALL] < 0.05 and noise[names.COVERAGE] < 0.05
     # k-NN precision is fooled by real outliers with wide balls (36% here); density is not: Naeem et al.'s point
     assert noise[names.DENSITY] < 0.5 * real[names.DENSITY]
+
+
+def test_stacked_mnist_counts_up_to_1000_modes(classifier):
+    stacked = load_dataset(dataset_config("stacked_mnist", points=6000))
+    evaluator = Evaluator(stacked, samples=3000, classifier=classifier)
+    floor = evaluator.real_floor()
+    # 3000 uniform draws over 1000 modes cover about 1000 (1 - e^-3) = 950; misread digits lose a few
+    assert 850 <= floor[names.MODES] <= 1000
+    assert floor[names.MODE_KL] < 0.5
+    one_stack = stacked.points[:1].repeat(3000, 1, 1, 1)
+    collapsed = evaluator.evaluate(one_stack)
+    assert collapsed[names.MODES] == 1
+    assert collapsed[names.MODE_KL] > 5.0  # about log 1000 = 6.9

@@ -108,3 +108,19 @@ def test_compiled_networks_train_like_eager_ones():
     for name, tensor in eager.generator.state_dict().items():
         assert torch.allclose(tensor, compiled.generator.state_dict()[name], atol=1e-4), name
     assert math.isfinite(float(compiled.opt_g.param_groups[0]["lr"]))
+
+
+def test_tabular_trial_trains_and_pictures_in_original_units(tmp_path):
+    from .fixtures import write_csv
+
+    path = write_csv(tmp_path / "people.csv")
+    spec = tiny_spec("ring8", f"trial.dataset={{name: tabular, path: {path}}}", "trial.eval.samples=100")
+
+    class Keep:
+        def report(self, step, metrics, images, checkpoint):
+            self.metrics, self.images = metrics, images
+
+    kept = Keep()
+    final = train(spec.trial, kept)
+    assert math.isfinite(final["fid"]) and "modes" not in final  # a table has no known modes
+    assert kept.images["samples"].shape[2] == 3

@@ -26,10 +26,11 @@ from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
     HQ_CONFIDENCE,
-    mode_histogram,
     modes_to_metrics,
     points_to_modes,
     probabilities_to_modes,
+    smoothed_histogram,
+    stacked_histogram,
 )
 
 SPLIT_SEED = 0  # one fixed split of the real data for every trial and sweep
@@ -74,12 +75,17 @@ class Evaluator:
         self.floor_points = dataset.points[order[:samples]]
         real = self.assess(dataset.points[order[samples:]])
         self.real_mu, self.real_sigma = features_to_statistics(real.features)
-        self.real_histogram = mode_histogram(real.mode_index, dataset.num_modes) if dataset.has_modes else None
+        self.real_histogram = self.histogram_of_real(real) if dataset.has_modes else None
         self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
         self.manifold = features_to_manifold(self.reference)
         self.kid_reference = features_to_kid_reference(self.reference)
         self.min_mode_share = DIGIT_MIN_MODE_SHARE if needs_classifier(dataset) else 0.0  # 2D: PacGAN's 1 sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
+
+    def histogram_of_real(self, real: Assessed) -> torch.Tensor:
+        if self.dataset.name == "stacked_mnist":
+            return stacked_histogram(real.mode_index)
+        return smoothed_histogram(real.mode_index, self.dataset.num_modes)
 
     def assess(self, points: torch.Tensor) -> Assessed:
         expected = self.dataset.sample_shape

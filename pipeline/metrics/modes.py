@@ -42,6 +42,20 @@ def mode_histogram(index: torch.Tensor, num_modes: int) -> torch.Tensor:
     return counts / counts.sum()
 
 
+def smoothed_histogram(index: torch.Tensor, num_modes: int) -> torch.Tensor:
+    """The real data's mode shares with half a pseudo-count per mode (Jeffreys), so that a mode the
+    reference sample happens to miss does not make the reverse KL infinite."""
+    counts = torch.bincount(index, minlength=num_modes).double() + 0.5
+    return counts / counts.sum()
+
+
+def stacked_histogram(index: torch.Tensor) -> torch.Tensor:
+    """Stacked MNIST's 1000 mode shares as the product of its three channels' digit shares: the channels
+    are drawn independently, and 10 x 3 shares are estimated far better than 1000."""
+    channels = [mode_histogram(digit, 10) for digit in (index // 100, index // 10 % 10, index % 10)]
+    return torch.einsum("i,j,k->ijk", *channels).reshape(-1)
+
+
 def reverse_kl(generated: torch.Tensor, real: torch.Tensor) -> float:
     """KL(generated || real) over mode histograms; finite when modes are missing from `generated`."""
     support = generated > 0

@@ -18,7 +18,8 @@ from pipeline.run_keys import REASON_TAG, STATUS_TAG
 
 # Metrics shown in the leaderboard when the trials logged them, after the ranking metric.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
-                 names.RECALL, names.LOSS_D, names.LOSS_G, names.D_ACC_REAL, names.D_ACC_FAKE)
+                 names.RECALL, names.DENSITY, names.COVERAGE, names.CLASS_SCORE, names.LOSS_D, names.LOSS_G,
+                 names.D_ACC_REAL, names.D_ACC_FAKE)
 
 
 @dataclass
