@@ -229,14 +229,35 @@ SAMPLERS = tuple(ParameterSpec.model_fields)
 
 
 class SearchConfig(Strict):
-    algorithm: Literal["grid", "random"] = "grid"
-    num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random: trials drawn
+    algorithm: Literal["grid", "random", "optuna"] = "grid"  # optuna: Tree-structured Parzen Estimator
+    num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random and optuna: trials drawn
     max_concurrent: int = Field(4, ge=1)  # trials running at once (Ray also caps it by resources)
-    seed: int | None = None  # random search: same seed, same trials
+    seed: int | None = None  # random and optuna: same seed, same trials
+    stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
+
+
+PBT_MUTABLE = ("optim.g.lr", "optim.d.lr", "model.dropout")  # what a running trial can take on in place
 
 
 class SchedulerConfig(Strict):
-    name: Literal["fifo"] = "fifo"
+    name: Literal["fifo", "asha", "pbt"] = "fifo"
+    grace_period: int = Field(2, ge=1)  # asha: evaluations every trial gets before it can be stopped
+    reduction_factor: float = Field(3.0, gt=1.0)  # asha: keep the best 1/reduction_factor at each rung
+    perturbation_interval: int = Field(2, ge=1)  # pbt: evaluations between exploit/explore rounds
+    quantile_fraction: float = Field(0.25, gt=0.0, le=0.5)  # pbt: bottom share copies the top share
+    resample_probability: float = Field(0.25, ge=0.0, le=1.0)  # pbt: redraw instead of scaling by 0.8/1.2
+    mutations: dict[str, ParameterSpec] = {}  # pbt: which keys to mutate, and from what distribution
+
+    @model_validator(mode="after")
+    def _mutations_for_pbt(self) -> SchedulerConfig:
+        if self.name == "pbt" and not self.mutations:
+            raise ValueError(f"pbt needs mutations: one or more of {', '.join(PBT_MUTABLE)}")
+        if self.name != "pbt" and self.mutations:
+            raise ValueError("mutations are for the pbt scheduler only")
+        for key in self.mutations:
+            if key not in PBT_MUTABLE:
+                raise ValueError(f"pbt can mutate {', '.join(PBT_MUTABLE)} in a running trial, not {key}")
+        return self
 
 
 class ResourcesConfig(Strict):
@@ -280,12 +301,15 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
         raise ConfigError(source, error_key(first), describe(first)) from None
     for key, param in spec.parameters.items():
         check_parameter(spec.trial, key, param, source)
-    if spec.search.algorithm == "grid":
-        for key, param in spec.parameters.items():
-            if param.kind != "grid":
-                raise ConfigError(
-                    source, f"parameters.{key}", f"search.algorithm grid takes only grid values, not {param.kind} "
-                    "(use search.algorithm: random for sampled parameters)")
+    for key, param in spec.scheduler.mutations.items():
+        check_parameter(spec.trial, key, param, source, prefix="scheduler.mutations")
+    for key, param in spec.parameters.items():
+        if spec.search.algorithm == "grid" and param.kind != "grid":
+            raise ConfigError(
+                source, f"parameters.{key}", f"search.algorithm grid takes only grid values, not {param.kind} "
+                "(use search.algorithm: random or optuna for sampled parameters)")
+        if spec.search.algorithm == "optuna" and param.kind == "grid":
+            raise ConfigError(source, f"parameters.{key}", "optuna samples its values: use choice instead of grid")
     return spec
 
 
@@ -306,13 +330,16 @@ def apply_override(raw: dict, override: str, source: str) -> None:
 
 
 def split_override_key(key: str) -> list[str]:
-    """`parameters.model.dropout.grid` -> ['parameters', 'model.dropout', 'grid']: parameter keys hold dots."""
+    """Keys of `parameters` and `scheduler.mutations` hold dots themselves:
+    `parameters.model.dropout.grid` -> ['parameters', 'model.dropout', 'grid']."""
     parts = key.split(".")
-    if parts[0] != "parameters" or len(parts) < 2:
-        return parts
-    if parts[-1] in SAMPLERS and len(parts) > 2:
-        return ["parameters", ".".join(parts[1:-1]), parts[-1]]
-    return ["parameters", ".".join(parts[1:])]
+    for head in (["parameters"], ["scheduler", "mutations"]):
+        if parts[: len(head)] == head and len(parts) > len(head):
+            rest = parts[len(head) :]
+            if rest[-1] in SAMPLERS and len(rest) > 1:
+                return [*head, ".".join(rest[:-1]), rest[-1]]
+            return [*head, ".".join(rest)]
+    return parts
 
 
 def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfig:
@@ -327,22 +354,25 @@ def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfi
     return TrialConfig.model_validate(raw)
 
 
-def check_parameter(trial: TrialConfig, key: str, param: ParameterSpec, source: str) -> None:
+def check_parameter(
+    trial: TrialConfig, key: str, param: ParameterSpec, source: str, prefix: str = "parameters"
+) -> None:
     """A swept key must name an existing trial field, and each bound of its values must be valid there."""
+    where = f"{prefix}.{key}"
     if key.startswith("eval."):
-        raise ConfigError(source, f"parameters.{key}", "evaluation settings are fixed per sweep, so that "
+        raise ConfigError(source, where, "evaluation settings are fixed per sweep, so that "
                           "every trial's metrics are comparable (FID and KID depend on the sample count)")
     node: Any = trial
     for part in key.split("."):
         if not isinstance(node, BaseModel) or part not in type(node).model_fields:
-            raise ConfigError(source, f"parameters.{key}", f"no such trial key (at {part!r})")
+            raise ConfigError(source, where, f"no such trial key (at {part!r})")
         node = getattr(node, part)
     for value in param.candidates():
         try:
             with_values(trial, {key: value})
         except ValidationError as err:
             first = err.errors()[0]
-            raise ConfigError(source, f"parameters.{key}", f"value {value!r}: {describe(first)}") from None
+            raise ConfigError(source, where, f"value {value!r}: {describe(first)}") from None
 
 
 def dotted(loc: tuple) -> str:

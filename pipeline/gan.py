@@ -130,6 +130,24 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
     state.step = checkpoint["step"]
 
 
+def apply_hyperparameters(state: GanState, config: TrialConfig) -> None:
+    """Put the config's learning rates and dropout into a restored state.
+
+    A checkpoint carries its optimizers' lr and its modules' dropout; when PBT restores a trial from
+    another trial's checkpoint with mutated values, those must win. On a plain resume this is a no-op.
+    """
+    for optimizer, schedule, settings in ((state.opt_g, state.schedule_g, config.optim.g),
+                                          (state.opt_d, state.schedule_d, config.optim.d)):
+        schedule.base_lrs = [settings.lr for _ in optimizer.param_groups]
+        factor = schedule.lr_lambdas[0](schedule.last_epoch)
+        for group in optimizer.param_groups:
+            group["initial_lr"] = settings.lr
+            group["lr"] = settings.lr * factor
+    for module in state.discriminator.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = config.model.dropout
+
+
 def autocast(config: TrialConfig, device: torch.device) -> AbstractContextManager:
     """bfloat16 autocast on GPU when train.bf16 is on; a no-op otherwise."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.train.bf16 and device.type == "cuda")

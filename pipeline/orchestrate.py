@@ -18,11 +18,13 @@ from pipeline.data import load_dataset
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
-from pipeline.search_space import param_space, scheduler, search_algorithm
-from pipeline.tracking import SweepRun, close_sweep, log_floor, open_sweep, resolve_tracking_uri
+from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
+from pipeline.tracking import SweepRun, close_sweep, log_floor, mark_stopped, open_sweep, resolve_tracking_uri
 from pipeline.trial import TrialSetup, run_trial
 
 CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
+# PBT exploits the checkpoints that the top trials reported at earlier perturbations: Tune must not
+# delete them under it, so a PBT sweep keeps every checkpoint.
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,22 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.T
         run_config=tune.RunConfig(
             name=f"{spec.name}-{setup.sweep.run_id[:8]}",
             storage_path=storage_path,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=None if spec.scheduler.name == "pbt" else CHECKPOINTS_KEPT
+            ),
+            stop=stopper(spec),
         ),
     )
+
+
+def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
+    """Trials that ASHA or the collapse rule stopped never reach their own end: give their runs one."""
+    planned = evaluations(spec)
+    for result in results:
+        done = result.metrics.get("training_iteration", 0) if result.metrics else 0
+        if result.error is None and result.metrics and done < planned:
+            by = "the collapse rule (modes <= 1)" if spec.search.stop_collapsed_after else f"{spec.scheduler.name}"
+            mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
 
 
 def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
@@ -102,8 +117,10 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             classifiers=classifiers,
             cpus=spec.resources.cpus_per_worker,
             gpus=gpus_per_trial(spec, options.require_gpu),
+            mutable=tuple(spec.scheduler.mutations),
         )
         results = build_tuner(spec, setup, options.storage_path).fit()
+        close_stopped_trials(spec, sweep, results)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)
     finally:

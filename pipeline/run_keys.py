@@ -9,3 +9,5 @@ SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent
 FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.fid, floor.modes, ...
 STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
 REASON_TAG = "trial.reason"  # why a trial diverged or errored
+TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
+HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)

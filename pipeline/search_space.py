@@ -1,7 +1,8 @@
-"""A SweepSpec as Ray Tune sees it: the parameter space, the search algorithm and the scheduler.
+"""A SweepSpec as Ray Tune sees it: the parameter space, the search algorithm, the scheduler and
+the stopping rule.
 
 The sampled values travel as `config["params"]`, a flat dict of dotted trial keys; the trial puts
-them into the spec's fixed trial config (`config.with_values`).
+them into the spec's fixed trial config (`config.with_values`). One Tune iteration is one evaluation.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import itertools
 from typing import Any
 
 from ray import tune
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
-from ray.tune.search import BasicVariantGenerator, Searcher
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 
-from pipeline.config import ParameterSpec, SweepSpec
+from pipeline import metric_names as names
+from pipeline.config import ParameterSpec, SweepSpec, flatten
 
 PARAMS_KEY = "params"
 
@@ -32,17 +34,71 @@ def to_tune_domain(param: ParameterSpec) -> Any:
 
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:
-    return {PARAMS_KEY: {key: to_tune_domain(param) for key, param in spec.parameters.items()}}
+    space = {key: to_tune_domain(param) for key, param in spec.parameters.items()}
+    # PBT perturbs only keys present in a trial's config: a mutated key that is not swept starts
+    # from the trial's fixed value.
+    fixed = flatten(spec.trial.model_dump())
+    space.update({key: fixed[key] for key in spec.scheduler.mutations if key not in space})
+    return {PARAMS_KEY: space}
 
 
 def search_algorithm(spec: SweepSpec) -> Searcher | BasicVariantGenerator:
+    if spec.search.algorithm == "optuna":
+        from optuna.samplers import TPESampler
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher = OptunaSearch(sampler=TPESampler(seed=spec.search.seed))
+        return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
     return BasicVariantGenerator(max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed)
 
 
+def evaluations(spec: SweepSpec) -> int:
+    """Tune iterations a trial reports: one per evaluation, the last step always evaluated."""
+    train = spec.trial.train
+    return -(-train.steps // train.eval_every)
+
+
 def scheduler(spec: SweepSpec) -> TrialScheduler:
+    config = spec.scheduler
+    if config.name == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=evaluations(spec),
+            grace_period=config.grace_period,
+            reduction_factor=config.reduction_factor,
+        )
+    if config.name == "pbt":
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=config.perturbation_interval,
+            hyperparam_mutations={PARAMS_KEY: {key: to_tune_domain(p) for key, p in config.mutations.items()}},
+            quantile_fraction=config.quantile_fraction,
+            resample_probability=config.resample_probability,
+        )
     return FIFOScheduler()
+
+
+class CollapseStopper(tune.Stopper):
+    """Stops a trial whose `modes` has stayed at 1 or less for `patience` evaluations in a row."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.collapsed_for: dict[str, int] = {}
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        collapsed = result.get(names.MODES, float("inf")) <= 1  # data without modes never collapses here
+        self.collapsed_for[trial_id] = self.collapsed_for.get(trial_id, 0) + 1 if collapsed else 0
+        return self.collapsed_for[trial_id] >= self.patience
+
+    def stop_all(self) -> bool:
+        return False
+
+
+def stopper(spec: SweepSpec) -> CollapseStopper | None:
+    patience = spec.search.stop_collapsed_after
+    return CollapseStopper(patience) if patience is not None else None
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -59,9 +115,12 @@ def describe_space(spec: SweepSpec) -> list[str]:
         points = grid_points(spec)
         lines = [f"{len(points)} trials (grid search):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
-        return lines
-    lines = [f"{spec.search.num_samples} trials drawn by random search (seed {spec.search.seed}) from:"]
-    lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
+    else:
+        how = "random search" if spec.search.algorithm == "random" else "Optuna TPE"
+        lines = [f"{spec.search.num_samples} trials drawn by {how} (seed {spec.search.seed}) from:"]
+        lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
+    for key, param in spec.scheduler.mutations.items():
+        lines.append(f"  pbt mutates {key}: {param.kind} {list(param.values)}")
     return lines
 
 

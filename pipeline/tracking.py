@@ -33,9 +33,16 @@ from pipeline.run_keys import (
     ROLE_TRIAL,
     STATUS_TAG,
     SWEPT_PARAM,
+    TRIAL_ID_TAG,
 )
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
+    "finished": RunStatus.FINISHED,
+    "diverged": RunStatus.FINISHED,  # a finished experiment with a negative result
+    "stopped": RunStatus.KILLED,
+    "errored": RunStatus.FAILED,
+}
 RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
 T = TypeVar("T")
 
@@ -133,20 +140,30 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
-class TrialRun:
-    """One trial's child run; `run_id` goes into checkpoints, so a restored trial continues it."""
+def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
+    """The run of Tune trial `trial_id` in this sweep, if one was made before (a restart, a PBT exploit)."""
+    runs = with_retries(
+        lambda: sweep.client().search_runs(
+            [sweep.experiment_id],
+            f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.run_id}'",
+            max_results=1,
+        ),
+        "find trial run",
+    )
+    return runs[0].info.run_id if runs else None
 
-    def __init__(self, sweep: SweepRun, name: str, params: dict[str, Any], run_id: str | None = None):
+
+class TrialRun:
+    """One trial's child run, found again by its Tune trial id when the trial restarts."""
+
+    def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any]):
         self.client = sweep.client()
+        run_id = find_trial_run(sweep, trial_id)
         if run_id is None:
-            run = with_retries(
-                lambda: self.client.create_run(
-                    sweep.experiment_id,
-                    run_name=name,
-                    tags={MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name},
-                ),
-                "create run",
-            )
+            tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
+                    TRIAL_ID_TAG: trial_id}
+            run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
+                               "create run")
             run_id = run.info.run_id
             params_list = [Param(k, str(v)) for k, v in params.items()]
             for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
@@ -164,5 +181,18 @@ class TrialRun:
     def finish(self, status: str, reason: str = "") -> None:
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
         with_retries(lambda: self.client.log_batch(self.run_id, tags=tags), "set status")
-        run_status = RunStatus.FINISHED if status in ("finished", "diverged") else RunStatus.FAILED
+        run_status = RUN_STATUS[status]
         with_retries(lambda: self.client.set_terminated(self.run_id, RunStatus.to_string(run_status)), "end run")
+
+
+def mark_stopped(sweep: SweepRun, trial_id: str, reason: str) -> None:
+    """Say why the scheduler or a stopping rule ended a trial: its own run only knew that Tune stopped it
+    (or nothing, if it was stopped between evaluations)."""
+    run_id = find_trial_run(sweep, trial_id)
+    if run_id is None:
+        return  # stopped before its first evaluation opened a run: nothing to close
+    client = sweep.client()
+    if client.get_run(run_id).data.tags.get(STATUS_TAG, "stopped") != "stopped":
+        return  # the trial recorded its own end (finished, diverged, errored)
+    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, "stopped"), RunTag(REASON_TAG, reason)])
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))

@@ -21,6 +21,7 @@ from pipeline.config import ConfigError, TrialConfig, load_spec
 from pipeline.data import DatasetError, GanDataset, load_dataset
 from pipeline.gan import (
     advance_schedules,
+    apply_hyperparameters,
     build_state,
     discriminator_step,
     generate,
@@ -78,6 +79,7 @@ def train(
     state = build_state(config, dataset, device)
     if checkpoint is not None:
         load_checkpoint(state, checkpoint)
+        apply_hyperparameters(state, config)
     eval_noise = torch.randn(
         config.eval.samples, config.model.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
     ).to(device)

@@ -18,12 +18,13 @@ from ray import tune
 from pipeline import metric_names as names
 from pipeline.config import flatten, with_values
 from pipeline.metrics.classifier import TrainedClassifier
+from pipeline.run_keys import HYPERPARAMETER_PREFIX
 from pipeline.search_space import PARAMS_KEY, trial_name
 from pipeline.tracking import SweepRun, TrialRun
 from pipeline.train import Diverged, train
 
 CHECKPOINT_FILE = "gan.pt"
-RUN_ID_KEY = "mlflow_run_id"
+RUN_ID_KEY = "mlflow_run_id"  # which run logged this checkpoint: for the record; restarts find theirs by trial id
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,21 @@ class TrialSetup:
     classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
     cpus: float
     gpus: float
+    mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
 
 
 class TuneReporter:
     """Each evaluation to MLflow (this trial's run) and to Tune, with the checkpoint."""
 
-    def __init__(self, run: TrialRun):
+    def __init__(self, run: TrialRun, hyperparameters: dict[str, float]):
         self.run = run
+        self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
+        self.last_step = 0
 
     def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None:
         # MLflow first: a trial killed between the two re-logs a step on restore rather than losing it.
-        self.run.log_evaluation(step, metrics, images)
+        self.run.log_evaluation(step, metrics | self.hyperparameters, images)
+        self.last_step = step
         with tempfile.TemporaryDirectory() as folder:
             torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id}, Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics | {names.STEP: step}, checkpoint=tune.Checkpoint.from_directory(folder))
@@ -65,16 +70,14 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     trial_config = with_values(setup.trial, values)
     torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
     checkpoint = restored_checkpoint()
-    run = TrialRun(
-        setup.sweep,
-        trial_name(values) or "trial",
-        flatten(trial_config.model_dump()),
-        run_id=checkpoint[RUN_ID_KEY] if checkpoint else None,
-    )
+    trial_id = tune.get_context().get_trial_id()
+    flat = flatten(trial_config.model_dump())
+    run = TrialRun(setup.sweep, trial_id, trial_name(values) or "trial", flat)
+    reporter = TuneReporter(run, {key: flat[key] for key in setup.mutable})
     try:
         train(
             trial_config,
-            TuneReporter(run),
+            reporter,
             classifier=setup.classifiers.get(trial_config.dataset.name),
             checkpoint=checkpoint,
             device="cuda" if setup.gpus > 0 else "cpu",
@@ -82,6 +85,12 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     except Diverged as err:
         run.finish("diverged", str(err))  # a result, not a failure: the sweep goes on
         return
+    except SystemExit:  # how Tune ends a trial it stops (ASHA, a stopping rule) or pauses (PBT)
+        if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
+            run.finish("finished")
+        else:
+            run.finish("stopped", "stopped by Tune: its scheduler or a stopping rule")
+        raise
     except BaseException:
         run.finish("errored", traceback.format_exc())
         raise

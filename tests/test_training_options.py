@@ -124,3 +124,21 @@ def test_tabular_trial_trains_and_pictures_in_original_units(tmp_path):
     final = train(spec.trial, kept)
     assert math.isfinite(final["fid"]) and "modes" not in final  # a table has no known modes
     assert kept.images["samples"].shape[2] == 3
+
+
+def test_restore_takes_the_configs_learning_rates_and_dropout():
+    """PBT restores a trial from another's checkpoint with mutated values: the values must win."""
+    from pipeline.gan import apply_hyperparameters, load_checkpoint, state_to_checkpoint
+
+    donor_trial = ring8_trial(**{"optim.g.lr_decay": "linear", "train.steps": 10, "train.eval_every": 10})
+    donor = take_steps(donor_trial, steps=5)
+    checkpoint = state_to_checkpoint(donor, donor_trial, (2,))
+    mutated = with_values(donor_trial, {"optim.g.lr": 0.004, "optim.d.lr": 0.002, "model.dropout": 0.25})
+    state = build_state(mutated, load_dataset(mutated.dataset), CPU)
+    load_checkpoint(state, checkpoint)
+    apply_hyperparameters(state, mutated)
+    assert state.opt_g.param_groups[0]["lr"] == pytest.approx(0.004 * 0.5)  # halfway down the linear decay
+    assert state.opt_d.param_groups[0]["lr"] == pytest.approx(0.002)
+    assert {m.p for m in state.discriminator.modules() if isinstance(m, torch.nn.Dropout)} == {0.25}
+    advance_schedules(state, mutated)
+    assert state.opt_g.param_groups[0]["lr"] == pytest.approx(0.004 * 0.4)

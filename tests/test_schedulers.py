@@ -1,0 +1,112 @@
+"""Optuna search, ASHA and PBT scheduling, and the collapse rule: config, units, and real tiny sweeps."""
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import metric_names as names
+from pipeline.config import ConfigError, load_spec
+from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, ROLE_TAG, STATUS_TAG
+from pipeline.search_space import CollapseStopper, scheduler, search_algorithm
+from pipeline.tracking import TrialRun, mark_stopped, open_sweep
+
+from .conftest import SEARCH_SPACES
+
+
+@pytest.mark.parametrize(
+    ("spec", "override", "key", "fragment"),
+    [
+        ("full.yaml", "parameters.train.batch_size={grid: [32, 64]}", "parameters.train.batch_size", "use choice"),
+        ("pbt.yaml", "scheduler.mutations={}", "scheduler", "pbt needs mutations"),
+        ("pbt.yaml", "scheduler.mutations.train.seed.choice=[1,2]", "scheduler", "not train.seed"),
+        ("ring8.yaml", "scheduler.mutations.optim.d.lr.uniform=[0.1,0.2]", "scheduler", "pbt scheduler only"),
+        ("pbt.yaml", "scheduler.mutations.model.dropout.uniform=[0.0,1.5]", "scheduler.mutations.model.dropout",
+         "value 1.5"),
+    ],
+)
+def test_search_and_scheduler_errors(spec, override, key, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_spec(SEARCH_SPACES / spec, [override])
+    assert info.value.key == key and fragment in info.value.message
+
+
+def test_tune_objects_follow_the_spec():
+    full = load_spec(SEARCH_SPACES / "full.yaml")
+    assert type(search_algorithm(full)).__name__ == "ConcurrencyLimiter"
+    assert type(scheduler(full)).__name__ == "AsyncHyperBandScheduler"
+    assert type(scheduler(load_spec(SEARCH_SPACES / "pbt.yaml"))).__name__ == "PopulationBasedTraining"
+
+
+def test_collapse_rule_counts_consecutive_collapsed_evaluations():
+    stop = CollapseStopper(patience=2)
+    assert not stop("a", {names.MODES: 1.0})
+    assert not stop("a", {names.MODES: 3.0})  # recovered: the count starts again
+    assert not stop("a", {names.MODES: 1.0})
+    assert stop("a", {names.MODES: 0.0})
+    assert not stop("b", {names.FID: 1.0})  # data without modes is never called collapsed
+
+
+def test_mark_stopped_closes_only_unfinished_runs(tmp_path):
+    spec = load_spec(SEARCH_SPACES / "ring8.yaml")
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    stopped, finished = TrialRun(sweep, "t1", "a", {}), TrialRun(sweep, "t2", "b", {})
+    finished.finish("finished")
+    assert TrialRun(sweep, "t1", "a", {}).run_id == stopped.run_id  # a restarted trial finds its run
+    mark_stopped(sweep, "t1", "stopped by asha after 1 of 3 evaluations")
+    mark_stopped(sweep, "t2", "should not apply")
+    client = MlflowClient(sweep.tracking_uri)
+    assert client.get_run(stopped.run_id).data.tags[STATUS_TAG] == "stopped"
+    assert client.get_run(stopped.run_id).info.status == "KILLED"
+    assert client.get_run(finished.run_id).data.tags[STATUS_TAG] == "finished"
+
+
+def sweep_runs(tmp_path, spec, *overrides):
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
+    for override in overrides:
+        command += ["--set", override]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client = MlflowClient(uri)
+    name = load_spec(SEARCH_SPACES / spec, list(overrides)).name
+    experiment = client.get_experiment_by_name(name)
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
+    return client, runs
+
+
+@pytest.mark.e2e
+def test_optuna_with_asha_on_ring8(tmp_path):
+    client, runs = sweep_runs(
+        tmp_path, "ring8.yaml", "search.algorithm=optuna", "search.num_samples=4", "search.seed=1",
+        "search.max_concurrent=2", "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}, "
+        "model.dropout: {choice: [0.0, 0.3]}}", "scheduler={name: asha, grace_period: 1, reduction_factor: 2}",
+        "trial.train.steps=300", "trial.train.eval_every=100", "trial.eval.samples=500",
+    )
+    assert len(runs) == 4
+    for run in runs:
+        assert 1e-4 <= float(run.data.params["optim.d.lr"]) <= 3e-3
+        assert run.data.params["model.dropout"] in ("0.0", "0.3")
+        status = run.data.tags[STATUS_TAG]
+        evaluations = len(client.get_metric_history(run.info.run_id, names.FID))
+        assert (status, evaluations) in {("finished", 3), ("stopped", 1), ("stopped", 2)}
+        if status == "stopped":
+            assert "asha" in run.data.tags[REASON_TAG]
+
+
+@pytest.mark.e2e
+def test_pbt_exploits_and_explores_on_ring8(tmp_path):
+    client, runs = sweep_runs(
+        tmp_path, "pbt.yaml", "search.num_samples=2", "scheduler.perturbation_interval=1",
+        "scheduler.quantile_fraction=0.5", "trial.train.steps=400", "trial.train.eval_every=100",
+        "trial.eval.samples=500",
+    )
+    assert len(runs) == 2  # an exploited trial continues its own run: no duplicates
+    changed = 0
+    for run in runs:
+        assert run.data.tags[STATUS_TAG] == "finished"
+        history = client.get_metric_history(run.info.run_id, f"{HYPERPARAMETER_PREFIX}optim.d.lr")
+        assert sorted({m.step for m in history}) == [100, 200, 300, 400]
+        changed += len({m.value for m in history}) > 1
+    assert changed >= 1  # the worse trial took on the better one's checkpoint and perturbed values
