@@ -169,6 +169,8 @@ class TrainConfig(Strict):
 class EvalConfig(Strict):
     # FID is biased by n, so every trial of a sweep evaluates the same number of samples.
     samples: int = Field(2000, ge=10)
+    inception_weights: str | None = None  # image_folder: local FID Inception weights (pytorch-fid's .pth)
+    _absolute = field_validator("inception_weights")(absolute_path)
 
 
 class TrialConfig(Strict):
@@ -184,6 +186,9 @@ class TrialConfig(Strict):
             raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
         if self.train.batch_size % self.model.pack:
             raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
+        if self.dataset.name == "image_folder" and self.eval.inception_weights is None:
+            raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights "
+                             "to a local weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
         if self.model.d_frozen and self.model.d_init is None:
             raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
         return self

@@ -3,6 +3,7 @@
     python -m pipeline.evaluate --dataset ring8 --samples points.npy            # N x 2
     python -m pipeline.evaluate --dataset mnist5k --samples digits.npy --json   # N x 28 x 28 or N x C x H x W
     python -m pipeline.evaluate --checkpoint ray_results/.../checkpoint_000005/gan.pt
+    python -m pipeline.evaluate --dataset mnist --dataset-path data/mnist --samples digits.npy
 
 Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scored (default: the
 trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
@@ -17,15 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from pipeline.config import EvalConfig, TrialConfig, dataset_config
+from pipeline.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset_config
 from pipeline.data import GanDataset, load_dataset
 from pipeline.gan import generate
-from pipeline.metrics import Evaluator
-from pipeline.metrics.classifier import cached_classifier
-from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.models import build_models
-from pipeline.train import EVAL_NOISE_SEED
+from pipeline.train import EVAL_NOISE_SEED, build_evaluator
 
 DEFAULT_N = EvalConfig().samples
 
@@ -37,8 +36,9 @@ class InputError(ValueError):
 def samples_to_points(array: np.ndarray, dataset: GanDataset, source: str) -> torch.Tensor:
     """A user's array as the dataset's points: N x 2 as is, images rescaled from [0, 1] or uint8 to [-1, 1]."""
     if not dataset.is_image:
-        if array.ndim != 2 or array.shape[1] != 2:
-            raise InputError(f"{source}: {dataset.name} samples must be N x 2, got shape {array.shape}")
+        width = dataset.sample_shape[0]
+        if array.ndim != 2 or array.shape[1] != width:
+            raise InputError(f"{source}: {dataset.name} samples must be N x {width}, got shape {array.shape}")
         return torch.as_tensor(array, dtype=torch.float32)
     if array.ndim == 3:
         array = array[:, None]
@@ -68,11 +68,23 @@ def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]
     return generate(generator, noise), config
 
 
-def evaluate_points(points: torch.Tensor, dataset: GanDataset, n: int) -> dict[str, float]:
+def evaluate_points(
+    points: torch.Tensor, dataset: GanDataset, n: int, inception_weights: str | None = None
+) -> dict[str, float]:
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
-    classifier = cached_classifier(digit_source(dataset)) if needs_classifier(dataset) else None
-    return Evaluator(dataset, n, classifier).evaluate(points[:n])
+    evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
+    return evaluator.evaluate(points[:n])
+
+
+def dataset_from_args(args: argparse.Namespace) -> GanDataset:
+    fields = {"path": str(args.dataset_path)} if args.dataset_path is not None else {}
+    try:
+        return load_dataset(dataset_config(args.dataset, **fields))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InputError(f"--dataset {args.dataset}: {'.'.join(map(str, first['loc'][1:]))}: {first['msg']} "
+                         "(--dataset-path gives the path)") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,8 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Score samples (a .npy file) or a generator checkpoint against a dataset: FID, KID, "
         "precision/recall, density/coverage and mode-collapse metrics.",
     )
-    parser.add_argument("--dataset", choices=["ring8", "grid25", "mnist5k"],
+    parser.add_argument("--dataset", choices=DATASET_NAMES,
                         help="the real data (default with --checkpoint: the checkpoint's own dataset)")
+    parser.add_argument("--dataset-path", type=Path, default=None,
+                        help="folder or file of a dataset that needs one (mnist, image_folder, tabular)")
+    parser.add_argument("--inception-weights", default=None,
+                        help="image_folder: local FID Inception weights (pytorch-fid's .pth); nothing is downloaded")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
     source.add_argument("--checkpoint", type=Path, help="a trial checkpoint (gan.pt) whose generator is sampled")
@@ -96,16 +112,18 @@ def run(args: argparse.Namespace) -> dict:
         if not args.checkpoint.is_file():
             raise InputError(f"{args.checkpoint}: no such checkpoint file")
         points, config = checkpoint_to_points(args.checkpoint, args.n or DEFAULT_N)
-        dataset = load_dataset(dataset_config(args.dataset) if args.dataset else config.dataset)
+        dataset = dataset_from_args(args) if args.dataset else load_dataset(config.dataset)
+        weights = args.inception_weights or config.eval.inception_weights
     else:
         if args.dataset is None:
             raise InputError("--samples needs --dataset")
         if not args.samples.is_file():
             raise InputError(f"{args.samples}: no such samples file")
-        dataset = load_dataset(dataset_config(args.dataset))
+        dataset = dataset_from_args(args)
         points = samples_to_points(np.load(args.samples), dataset, str(args.samples))
+        weights = args.inception_weights
     n = args.n or min(DEFAULT_N, points.shape[0])
-    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n)}
+    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n, weights)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,11 @@ from ray import tune
 
 from pipeline.config import SweepSpec
 from pipeline.data import load_dataset
-from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
 from pipeline.tracking import SweepRun, close_sweep, log_floor, mark_stopped, open_sweep, resolve_tracking_uri
+from pipeline.train import build_evaluator
 from pipeline.trial import TrialSetup, run_trial
 
 CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
@@ -45,7 +45,7 @@ def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
 
 def real_floor(spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> dict[str, float]:
     dataset = load_dataset(spec.trial.dataset)
-    return Evaluator(dataset, spec.trial.eval.samples, classifiers.get(dataset.name)).real_floor()
+    return build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name)).real_floor()
 
 
 def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:

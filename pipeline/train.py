@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline import metric_names as names
-from pipeline.config import ConfigError, TrialConfig, load_spec
+from pipeline.config import ConfigError, EvalConfig, TrialConfig, load_spec
 from pipeline.data import DatasetError, GanDataset, load_dataset
 from pipeline.gan import (
     advance_schedules,
@@ -33,6 +33,7 @@ from pipeline.images import image_grid, scatter_plot
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
+from pipeline.metrics.inception import load_fid_inception
 
 EVAL_NOISE_SEED = 2**31 - 1  # one fixed latent batch for every evaluation: the grids form a movie
 DIVERGED_LOSS = 1e6  # a mean loss past this means logits (or critic values) of that size: nothing learns there
@@ -74,7 +75,7 @@ def train(
     """
     device = torch.device(device)
     dataset = load_dataset(config.dataset)
-    evaluator = build_evaluator(config, dataset, classifier)
+    evaluator = build_evaluator(config.eval, dataset, classifier)
     real_points = dataset.points.to(device)
     state = build_state(config, dataset, device)
     if checkpoint is not None:
@@ -107,10 +108,14 @@ def train(
     return metrics
 
 
-def build_evaluator(config: TrialConfig, dataset: GanDataset, classifier: TrainedClassifier | None) -> Evaluator:
+def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None) -> Evaluator:
+    """The trial's evaluator with its feature network: the shared digit classifier (trained and cached
+    if not given) or the FID Inception network of eval.inception_weights."""
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
-    return Evaluator(dataset, config.eval.samples, classifier)
+    weights = config.inception_weights
+    inception = load_fid_inception(weights) if weights and dataset.name == "image_folder" else None
+    return Evaluator(dataset, config.samples, classifier, inception)
 
 
 def losses_to_metrics(means: torch.Tensor) -> dict[str, float]:

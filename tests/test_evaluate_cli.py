@@ -84,3 +84,23 @@ def test_bad_images_and_missing_files_exit_2(tmp_path, capsys):
     assert "no such samples file" in capsys.readouterr().err
     assert main(["--checkpoint", str(path)]) == 2
     assert "not a pipeline checkpoint" in capsys.readouterr().err
+
+
+def test_datasets_with_a_path(tmp_path, capsys):
+    from .fixtures import write_csv, write_mnist_idx
+
+    folder = write_mnist_idx(tmp_path / "mnist", count=600)
+    digits = load_dataset(dataset_config("mnist", path=str(folder)))
+    np.save(tmp_path / "digits.npy", ((digits.points[::2] + 1) / 2).numpy())  # every class, floats in [0, 1]
+    result = evaluate_json(capsys, "--dataset", "mnist", "--dataset-path", str(folder),
+                           "--samples", str(tmp_path / "digits.npy"))
+    assert result["dataset"] == "mnist" and result["samples"] == 300 and result[names.MODES] >= 9
+
+    table = write_csv(tmp_path / "people.csv")
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(150, 2)))
+    result = evaluate_json(capsys, "--dataset", "tabular", "--dataset-path", str(table),
+                           "--samples", str(tmp_path / "rows.npy"))
+    assert result["samples"] == 150 and names.MODES not in result
+
+    assert main(["--dataset", "mnist", "--samples", str(tmp_path / "digits.npy")]) == 2
+    assert "--dataset-path" in capsys.readouterr().err

@@ -6,7 +6,8 @@ density/coverage and mode-collapse metrics, plus the class score for digits.
     floor = evaluator.real_floor()                   # the same metrics for held-back real data
 
 Feature space: raw coordinates for 2D and tabular data; the digit classifier's penultimate layer
-for digits (stacked MNIST: the three channels' features side by side).
+for digits (stacked MNIST: the three channels' features side by side); FID Inception pool features
+for image folders.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipeline.data.stacked import channel_digits
 from pipeline.metrics.class_score import probabilities_to_class_score
 from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
+from pipeline.metrics.inception import FIDInception, inception_features
 from pipeline.metrics.kid import features_to_kid_reference, reference_to_kid
 from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.metrics.modes import (
@@ -59,10 +61,15 @@ class Assessed:
 class Evaluator:
     """Holds the real data's statistics, computed once, and scores sample sets against them."""
 
-    def __init__(self, dataset: GanDataset, samples: int, classifier: TrainedClassifier | None = None):
-        if dataset.name == "image_folder":
-            raise ValueError("image_folder data is evaluated with InceptionV3 features, which this version cannot "
-                             "compute yet (eval.inception_weights is planned); use a digit or 2D dataset")
+    def __init__(
+        self,
+        dataset: GanDataset,
+        samples: int,
+        classifier: TrainedClassifier | None = None,
+        inception: FIDInception | None = None,
+    ):
+        if dataset.name == "image_folder" and inception is None:
+            raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights")
         if needs_classifier(dataset) and classifier is None:
             raise ValueError(f"{dataset.name} is digit data: its evaluation needs the digit classifier")
         if 2 * samples > len(dataset):
@@ -70,6 +77,7 @@ class Evaluator:
                              "the other half is needed as the real reference")
         self.dataset, self.samples = dataset, samples
         self.classifier = classifier.build() if classifier is not None else None
+        self.inception = inception
         # The real data split once: `samples` points held back for the floor, the rest the reference.
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(SPLIT_SEED))
         self.floor_points = dataset.points[order[:samples]]
@@ -92,6 +100,8 @@ class Evaluator:
         if tuple(points.shape[1:]) != expected:
             raise ValueError(f"samples must be N x {' x '.join(map(str, expected))}, got shape {tuple(points.shape)}")
         points = points.detach().float().cpu()
+        if self.inception is not None:
+            return Assessed(inception_features(self.inception, points), None, None, None)
         if self.dataset.centres is not None:
             return Assessed(points, *points_to_modes(points, self.dataset.centres, self.dataset.std), None)
         if self.classifier is None:  # tabular: standardized columns, no modes

@@ -1,0 +1,69 @@
+"""The FID Inception network: its layout, loading weights from a local file only, and image_folder
+trials scored on it. The real weights cannot be fetched here, so the tests use a randomly initialised
+network saved the way pytorch-fid's weights file is (a plain state dict)."""
+
+import pytest
+import torch
+
+from pipeline.config import ConfigError, load_spec
+from pipeline.metrics.inception import FEATURE_DIM, FIDInception, inception_features, load_fid_inception
+from pipeline.train import train
+
+from .conftest import SEARCH_SPACES
+from .fixtures import write_image_folder
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
+    torch.save(FIDInception().state_dict(), path)
+    return path
+
+
+def test_layout_matches_inception_v3():
+    network = FIDInception()
+    # torchvision's InceptionV3 without its aux head has 23,834,568 parameters with a 1000-way fc;
+    # the FID network's fc is 1008-way: 8 more rows of 2048 weights and a bias
+    assert sum(p.numel() for p in network.parameters()) == 23_834_568 + 8 * 2049
+    assert network.Mixed_7c.branch_pool.conv.in_channels == 2048
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 28, 28), (2, 3, 64, 64)])
+def test_features_of_any_small_image(weights_file, shape):
+    network = load_fid_inception(weights_file)
+    features = inception_features(network, torch.rand(shape) * 2 - 1)
+    assert features.shape == (2, FEATURE_DIM) and torch.isfinite(features).all()
+
+
+def test_loading_errors_name_the_option(tmp_path):
+    with pytest.raises(ValueError, match="no such file \\(eval.inception_weights\\)"):
+        load_fid_inception(tmp_path / "missing.pth")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(3)}, wrong)
+    with pytest.raises(ValueError, match="not the FID Inception weights"):
+        load_fid_inception(wrong)
+
+
+def test_image_folder_needs_the_weights_option(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_spec(SEARCH_SPACES / "dropout.yaml", [f"trial.dataset={{name: image_folder, path: {tmp_path}}}"])
+    assert info.value.key == "trial" and "eval.inception_weights" in info.value.message
+
+
+def test_image_folder_trial_is_scored_on_inception_features(tmp_path, weights_file):
+    folder = write_image_folder(tmp_path / "faces", count=24)  # 12 held back, 12 as the reference
+    spec = load_spec(SEARCH_SPACES / "dropout.yaml", [
+        f"trial.dataset={{name: image_folder, path: {folder}, image_size: 32, channels: 3}}",
+        f"trial.eval.inception_weights={weights_file}", "trial.eval.samples=12", "trial.train.steps=4",
+        "trial.train.eval_every=4", "trial.train.batch_size=8", "trial.model.width=8",
+    ])
+
+    class Keep:
+        def report(self, step, metrics, images, checkpoint):
+            self.metrics, self.images = metrics, images
+
+    kept = Keep()
+    train(spec.trial, kept)
+    assert {"fid", "kid", "precision", "recall"} <= set(kept.metrics) and "modes" not in kept.metrics
+    assert kept.images["samples"].ndim == 3
