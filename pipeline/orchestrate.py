@@ -18,7 +18,16 @@ from pipeline.data import load_dataset
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
-from pipeline.tracking import SweepRun, close_sweep, log_floor, mark_stopped, open_sweep, resolve_tracking_uri
+from pipeline.tracking import (
+    SweepRun,
+    check_reachable,
+    close_sweep,
+    log_floor,
+    mark_stopped,
+    open_sweep,
+    register_best,
+    resolve_tracking_uri,
+)
 from pipeline.train import build_evaluator
 from pipeline.trial import TrialSetup, run_trial
 
@@ -95,8 +104,25 @@ def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultG
             mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
 
 
+def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
+    """The best trial's generator becomes a version of the registered model named after the sweep."""
+    ranked = [r for r in results if r.metrics and spec.metric in r.metrics]
+    if not ranked:
+        print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
+        return
+    best = results.get_best_result(metric=spec.metric, mode=spec.mode)
+    version = register_best(sweep, spec.name, best.metrics["trial_id"], spec.metric, best.metrics[spec.metric])
+    if version is not None:
+        print(f"Registered model {spec.name!r} version {version}: trial {best.metrics['trial_id']}, "
+              f"{spec.metric} {best.metrics[spec.metric]:.4g}")
+
+
 def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
     uri = resolve_tracking_uri(options.tracking_uri)
+    try:
+        check_reachable(uri)
+    except ConnectionError as err:
+        raise SystemExit(f"error: {err}") from err
     try:
         return open_sweep(spec, options.spec_path, uri)
     except Exception as err:  # any failure here means no trial could log: stop before Ray starts
@@ -121,6 +147,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         )
         results = build_tuner(spec, setup, options.storage_path).fit()
         close_stopped_trials(spec, sweep, results)
+        register_best_trial(spec, sweep, results)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)
     finally:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
     "stopped": RunStatus.KILLED,
     "errored": RunStatus.FAILED,
 }
+CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"
 RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
 T = TypeVar("T")
 
@@ -55,6 +59,21 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         uri = prefix + str(Path(uri[len(prefix) :]).resolve())
     return uri
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast when an HTTP tracking server does not answer: MLflow's own client retries for minutes.
+
+    Any HTTP answer (even 401/403) means a server is there: MLflow then reports the real problem.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1", timeout=timeout)
+    except urllib.error.HTTPError:
+        return
+    except OSError as err:
+        raise ConnectionError(f"cannot reach the MLflow tracking server {uri}: {err}") from err
 
 
 def artifact_root_for(uri: str) -> str | None:
@@ -178,6 +197,16 @@ class TrialRun:
         for key, image in images.items():
             with_retries(lambda k=key, i=image: self.client.log_image(self.run_id, i, key=k, step=step), "log image")
 
+    def log_checkpoint(self, checkpoint: dict) -> None:
+        """The trial's last checkpoint as artifact checkpoint/gan.pt: `pipeline.evaluate --checkpoint` loads it."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / CHECKPOINT_ARTIFACT.split("/")[-1]
+            torch.save(checkpoint, path)
+            with_retries(lambda: self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT.split("/")[0]),
+                         "log checkpoint")
+
     def finish(self, status: str, reason: str = "") -> None:
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
         with_retries(lambda: self.client.log_batch(self.run_id, tags=tags), "set status")
@@ -196,3 +225,22 @@ def mark_stopped(sweep: SweepRun, trial_id: str, reason: str) -> None:
         return  # the trial recorded its own end (finished, diverged, errored)
     client.log_batch(run_id, tags=[RunTag(STATUS_TAG, "stopped"), RunTag(REASON_TAG, reason)])
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def register_best(sweep: SweepRun, name: str, trial_id: str, metric: str, value: float) -> str | None:
+    """The best trial's generator checkpoint as a new version of registered model `name`; returns the version."""
+    run_id = find_trial_run(sweep, trial_id)
+    if run_id is None:
+        return None
+    client = sweep.client()
+    run = client.get_run(run_id)
+    try:
+        client.create_registered_model(name, description=f"Best generator of each {name} sweep, by {metric}")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/{CHECKPOINT_ARTIFACT.split('/')[0]}", run_id=run_id,
+        tags={"sweep.run_id": sweep.run_id, metric: str(value)},
+    )
+    return version.version

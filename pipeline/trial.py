@@ -46,11 +46,12 @@ class TuneReporter:
         self.run = run
         self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
         self.last_step = 0
+        self.last_checkpoint: dict | None = None
 
     def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None:
         # MLflow first: a trial killed between the two re-logs a step on restore rather than losing it.
         self.run.log_evaluation(step, metrics | self.hyperparameters, images)
-        self.last_step = step
+        self.last_step, self.last_checkpoint = step, checkpoint
         with tempfile.TemporaryDirectory() as folder:
             torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id}, Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics | {names.STEP: step}, checkpoint=tune.Checkpoint.from_directory(folder))
@@ -83,15 +84,22 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
             device="cuda" if setup.gpus > 0 else "cpu",
         )
     except Diverged as err:
-        run.finish("diverged", str(err))  # a result, not a failure: the sweep goes on
+        end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
         return
     except SystemExit:  # how Tune ends a trial it stops (ASHA, a stopping rule) or pauses (PBT)
         if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
-            run.finish("finished")
+            end_run(reporter, "finished")
         else:
-            run.finish("stopped", "stopped by Tune: its scheduler or a stopping rule")
+            end_run(reporter, "stopped", "stopped by Tune: its scheduler or a stopping rule")
         raise
     except BaseException:
-        run.finish("errored", traceback.format_exc())
+        end_run(reporter, "errored", traceback.format_exc())
         raise
-    run.finish("finished")
+    end_run(reporter, "finished")
+
+
+def end_run(reporter: TuneReporter, status: str, reason: str = "") -> None:
+    """The last checkpoint as the run's model artifact, then its status."""
+    if reporter.last_checkpoint is not None:
+        reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
+    reporter.run.finish(status, reason)
