@@ -44,6 +44,7 @@ class SweepOptions:
     storage_path: str
     report_dir: Path
     require_gpu: bool
+    experiment: str | None = None  # MLflow experiment; the spec's name when None
 
 
 def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
@@ -111,9 +112,10 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGr
         print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
         return
     best = results.get_best_result(metric=spec.metric, mode=spec.mode)
-    version = register_best(sweep, spec.name, best.metrics["trial_id"], spec.metric, best.metrics[spec.metric])
+    name = sweep.experiment_name
+    version = register_best(sweep, name, best.metrics["trial_id"], spec.metric, best.metrics[spec.metric])
     if version is not None:
-        print(f"Registered model {spec.name!r} version {version}: trial {best.metrics['trial_id']}, "
+        print(f"Registered model {name!r} version {version}: trial {best.metrics['trial_id']}, "
               f"{spec.metric} {best.metrics[spec.metric]:.4g}")
 
 
@@ -124,14 +126,15 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
     except ConnectionError as err:
         raise SystemExit(f"error: {err}") from err
     try:
-        return open_sweep(spec, options.spec_path, uri)
+        return open_sweep(spec, options.spec_path, uri, options.experiment)
     except Exception as err:  # any failure here means no trial could log: stop before Ray starts
         raise SystemExit(f"error: cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     sweep = open_tracking(spec, options)
-    print(f"MLflow: experiment {spec.name!r}, parent run {sweep.run_id} at {sweep.tracking_uri}", flush=True)
+    where = f"experiment {sweep.experiment_name!r}, parent run {sweep.run_id}"
+    print(f"MLflow: {where} at {sweep.tracking_uri}", flush=True)
     failed = True
     try:
         classifiers = prepare_classifiers(spec)
@@ -164,7 +167,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
 def write_sweep_report(spec: SweepSpec, sweep: SweepRun, report_dir: Path) -> Path:
     from pipeline.report import write_report
 
-    return write_report(spec.name, sweep.tracking_uri, report_dir / f"{spec.name}.html", parent_run_id=sweep.run_id)
+    out = report_dir / f"{spec.name}.html"
+    return write_report(sweep.experiment_name, sweep.tracking_uri, out, parent_run_id=sweep.run_id)
 
 
 

@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "--set parameters.model.dropout.grid=[0.0,0.5] (repeatable)")
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment for the sweep's runs (default: the spec's name)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join: 'auto' or HOST:PORT (default: start a local Ray)")
     parser.add_argument("--storage-path", default="ray_results",
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         storage_path=args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve()),
         report_dir=Path(args.report_dir),
         require_gpu=args.require_gpu,
+        experiment=args.experiment,
     )
     return run_sweep(spec, options)
 

@@ -104,19 +104,22 @@ class SweepRun:
     tracking_uri: str
     experiment_id: str
     run_id: str
+    experiment_name: str
 
     def client(self) -> MlflowClient:
         return MlflowClient(self.tracking_uri)
 
 
-def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str) -> SweepRun:
-    """Create the sweep's experiment (if new) and its parent run, with the spec as an artifact."""
+def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_name: str | None = None) -> SweepRun:
+    """Create the sweep's experiment (the spec's name unless given; if new) and its parent run, with
+    the spec file and the resolved spec as artifacts."""
     client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(spec.name)
+    experiment_name = experiment_name or spec.name
+    experiment = client.get_experiment_by_name(experiment_name)
     experiment_id = (
         experiment.experiment_id
         if experiment
-        else client.create_experiment(spec.name, artifact_location=artifact_root_for(tracking_uri))
+        else client.create_experiment(experiment_name, artifact_location=artifact_root_for(tracking_uri))
     )
     run = client.create_run(
         experiment_id,
@@ -129,7 +132,7 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str) -> SweepRun:
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     client.log_artifact(run.info.run_id, spec_path)
     client.log_text(run.info.run_id, json.dumps(spec.model_dump(), indent=2), "resolved_spec.json")
-    return SweepRun(tracking_uri, experiment_id, run.info.run_id)
+    return SweepRun(tracking_uri, experiment_id, run.info.run_id, experiment_name)
 
 
 def log_floor(sweep: SweepRun, floor: dict[str, float]) -> None:
@@ -147,10 +150,18 @@ def close_sweep(sweep: SweepRun, failed: bool) -> None:
 def environment_tags() -> dict[str, str]:
     import platform
 
+    import mlflow
     import ray
     import torch
 
-    tags = {"ray.version": ray.__version__, "torch.version": torch.__version__, "host.platform": platform.platform()}
+    tags = {
+        "ray.version": ray.__version__,
+        "torch.version": torch.__version__,
+        "mlflow.version": mlflow.__version__,
+        "host.platform": platform.platform(),
+        "host.cpus": str(os.cpu_count()),
+        "host.gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
         tags["mlflow.source.git.commit"] = commit.stdout.strip()
