@@ -25,6 +25,7 @@ from pipeline.tracking import (
     log_floor,
     mark_stopped,
     open_sweep,
+    record_results_dir,
     register_best,
     resolve_tracking_uri,
 )
@@ -70,6 +71,10 @@ def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:
     return 0.0
 
 
+def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
+    return f"{spec.name}-{sweep.run_id[:8]}"
+
+
 def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.Tuner:
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus}
@@ -85,7 +90,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.T
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (search_space.py)
         ),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{setup.sweep.run_id[:8]}",
+            name=tune_run_name(spec, setup.sweep),
             storage_path=storage_path,
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=None if spec.scheduler.name == "pbt" else CHECKPOINTS_KEPT
@@ -137,6 +142,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     print(f"MLflow: {where} at {sweep.tracking_uri}", flush=True)
     failed = True
     try:
+        record_results_dir(sweep, f"{options.storage_path.rstrip('/')}/{tune_run_name(spec, sweep)}")
         classifiers = prepare_classifiers(spec)
         log_floor(sweep, real_floor(spec, classifiers))
         ray.init(address=options.address)

@@ -9,5 +9,6 @@ SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent
 FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.fid, floor.modes, ...
 STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
 REASON_TAG = "trial.reason"  # why a trial diverged or errored
+RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
 TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)

@@ -7,9 +7,11 @@ sample grid as an image with its step, so MLflow's image slider shows training p
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -31,6 +33,7 @@ from pipeline.run_keys import (
     METRIC_TAG,
     MODE_TAG,
     REASON_TAG,
+    RESULTS_DIR_TAG,
     ROLE_PARENT,
     ROLE_TAG,
     ROLE_TRIAL,
@@ -48,6 +51,11 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
 }
 CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"
 RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
+CREATE_RETRIES = 8  # a trial cannot start without its run: wait up to about two minutes
+FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four minutes
+# MLflow's HTTP client retries a call 7 times over about four minutes by default: a trial would stop
+# training for that long. Trials send with short client retries and keep what failed (TrialRun.send).
+TRIAL_HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 T = TypeVar("T")
 
 
@@ -83,12 +91,12 @@ def artifact_root_for(uri: str) -> str | None:
     return None
 
 
-def with_retries(action: Callable[[], T], what: str) -> T:
-    for attempt in range(RETRIES):
+def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) -> T:
+    for attempt in range(attempts):
         try:
             return action()
         except (MlflowException, OSError) as err:
-            if attempt == RETRIES - 1:
+            if attempt == attempts - 1:
                 raise
             delay = 0.5 * 2**attempt
             reason = f"{type(err).__name__}: {str(err)[:200]}"
@@ -142,6 +150,11 @@ def log_floor(sweep: SweepRun, floor: dict[str, float]) -> None:
     client.log_batch(sweep.run_id, metrics=[Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()])
 
 
+def record_results_dir(sweep: SweepRun, path: str) -> None:
+    """Where Tune writes this sweep's results: `pipeline.sync` reads them back from there."""
+    sweep.client().set_tag(sweep.run_id, RESULTS_DIR_TAG, path)
+
+
 def close_sweep(sweep: SweepRun, failed: bool) -> None:
     status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
     sweep.client().set_terminated(sweep.run_id, status)
@@ -184,45 +197,82 @@ def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
 
 
 class TrialRun:
-    """One trial's child run, found again by its Tune trial id when the trial restarts."""
+    """One trial's child run, found again by its Tune trial id when the trial restarts.
+
+    Logging never stops training: a call the tracking store does not take (after a few retries) is
+    kept, in order, and sent before the next one; at the trial's end the store gets minutes to come
+    back. What still cannot be sent is named, and `python -m pipeline.sync` recovers the metrics
+    from Ray's results on disk.
+    """
 
     def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any]):
+        for key, value in TRIAL_HTTP_SETTINGS.items():
+            os.environ.setdefault(key, value)  # a user's own setting wins
         self.client = sweep.client()
-        run_id = find_trial_run(sweep, trial_id)
+        self.pending: list[tuple[str, Callable[[], object]]] = []
+        run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)
         if run_id is None:
             tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
                     TRIAL_ID_TAG: trial_id}
             run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
-                               "create run")
+                               "create run", CREATE_RETRIES)
             run_id = run.info.run_id
             params_list = [Param(k, str(v)) for k, v in params.items()]
             for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
                 chunk = params_list[start : start + 100]
-                with_retries(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk), "log params")
+                self.send("params", lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
         self.run_id = run_id
+
+    def send(self, what: str, action: Callable[[], object]) -> None:
+        self.pending.append((what, action))
+        self.flush()
+
+    def flush(self, attempts: int = RETRIES) -> bool:
+        """Send the kept calls in order; False (and the rest kept) when the store still does not answer."""
+        while self.pending:
+            what, action = self.pending[0]
+            try:
+                with_retries(action, what, attempts)
+            except (MlflowException, OSError) as err:
+                print(f"MLflow did not take {what} ({type(err).__name__}); training goes on, "
+                      f"{len(self.pending)} logging calls kept to send later", flush=True)
+                return False
+            self.pending.pop(0)
+        return True
 
     def log_evaluation(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray]) -> None:
         timestamp = int(time.time() * 1000)
         batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        with_retries(lambda: self.client.log_batch(self.run_id, metrics=batch), "log metrics")
+        self.send(f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch))
         for key, image in images.items():
-            with_retries(lambda k=key, i=image: self.client.log_image(self.run_id, i, key=k, step=step), "log image")
+            self.send(f"image {key} of step {step}", lambda k=key, i=image: self.client.log_image(
+                self.run_id, i, key=k, step=step, timestamp=timestamp))
 
     def log_checkpoint(self, checkpoint: dict) -> None:
         """The trial's last checkpoint as artifact checkpoint/gan.pt: `pipeline.evaluate --checkpoint` loads it."""
         import torch
 
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / CHECKPOINT_ARTIFACT.split("/")[-1]
-            torch.save(checkpoint, path)
-            with_retries(lambda: self.client.log_artifact(self.run_id, str(path), CHECKPOINT_ARTIFACT.split("/")[0]),
-                         "log checkpoint")
+        folder, name = CHECKPOINT_ARTIFACT.split("/")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+
+        def upload() -> None:
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / name
+                path.write_bytes(buffer.getvalue())
+                self.client.log_artifact(self.run_id, str(path), folder)
+
+        self.send("checkpoint", upload)
 
     def finish(self, status: str, reason: str = "") -> None:
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
-        with_retries(lambda: self.client.log_batch(self.run_id, tags=tags), "set status")
-        run_status = RUN_STATUS[status]
-        with_retries(lambda: self.client.set_terminated(self.run_id, RunStatus.to_string(run_status)), "end run")
+        self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
+        end = RunStatus.to_string(RUN_STATUS[status])
+        self.pending.append(("run end", lambda: self.client.set_terminated(self.run_id, end)))
+        if not self.flush(FINAL_RETRIES):
+            print(f"error: {len(self.pending)} logging calls of run {self.run_id} could not be sent to MLflow. "
+                  "When the tracking server is back, `python -m pipeline.sync NAME` recovers the metrics "
+                  "from Ray's results on disk.", file=sys.stderr, flush=True)
 
 
 def mark_stopped(sweep: SweepRun, trial_id: str, reason: str) -> None:

@@ -81,3 +81,28 @@ def test_report_command_rewrites_the_same_report(finished_sweep, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert missing.returncode == 2 and "nosuchsweep" in missing.stderr
+
+
+def test_sync_recovers_metrics_that_never_reached_mlflow(finished_sweep, tmp_path):
+    import shutil
+    import sqlite3
+
+    workdir, _, _ = finished_sweep
+    copy = tmp_path / "lossy.db"
+    shutil.copy(workdir / "ml.db", copy)
+    with sqlite3.connect(copy) as db:  # as if the server had been down for step 200 and 300 of every trial
+        lost = db.execute("DELETE FROM metrics WHERE step >= 200 AND key IN ('fid', 'modes', 'loss_d')").rowcount
+    assert lost == 2 * 2 * 3
+    uri = f"sqlite:///{copy}"
+    result = subprocess.run([sys.executable, "-m", "pipeline.sync", "ring8", "--tracking-uri", uri],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{lost} metric values recovered in all" in result.stdout
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ring8")
+    for run in client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'"):
+        for key in ("fid", "modes", "loss_d"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [100, 200, 300]
+    again = subprocess.run([sys.executable, "-m", "pipeline.sync", "ring8", "--tracking-uri", uri],
+                           capture_output=True, text=True, timeout=120)
+    assert "0 metric values recovered in all" in again.stdout

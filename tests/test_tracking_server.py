@@ -25,30 +25,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
+def start_server(root, port):
+    """`mlflow server` on loopback with a SQLite backend and proxied artifacts under `root`; waits until it answers."""
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--serve-artifacts",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=(root / "server.log").open("w"),
     )
-    uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
         try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
                 pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:])
             time.sleep(0.5)
-    yield uri
+
+
+def stop_server(server):
     server.terminate()
     server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    port = free_port()
+    server = start_server(tmp_path_factory.mktemp("server"), port)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(server)
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +124,43 @@ def test_unreachable_server_fails_before_any_trial(tmp_path):
     assert f"cannot reach the MLflow tracking server {closed}" in result.stderr
     assert "Started a local Ray" not in result.stdout + result.stderr
     assert time.monotonic() - started < 60
+
+
+def test_server_down_mid_sweep_loses_nothing(tmp_path):
+    port, root = free_port(), tmp_path / "server"
+    root.mkdir()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(root, port)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", uri,
+         "--set", "trial.train.steps=2000", "--set", "trial.train.eval_every=250", "--set", "trial.eval.samples=500",
+         "--set", "parameters={model.dropout: {grid: [0.3]}}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        client = MlflowClient(uri)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # wait for the trial's first two evaluations
+            experiment = client.get_experiment_by_name("ring8")
+            runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
+            if runs and len(client.get_metric_history(runs[0].info.run_id, names.FID)) >= 2:
+                break
+            time.sleep(0.5)
+        stop_server(server)
+        time.sleep(8)  # the trial trains on and keeps what it cannot send
+        server = start_server(root, port)
+        output, _ = sweep.communicate(timeout=500)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    try:
+        assert sweep.returncode == 0, output[-4000:]
+        assert "kept to send later" in output  # the outage really happened during training
+        (run,) = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")
+        assert run.data.tags[STATUS_TAG] == "finished"
+        steps = list(range(250, 2001, 250))
+        assert [m.step for m in client.get_metric_history(run.info.run_id, names.FID)] == steps
+        images = [a.path for a in client.list_artifacts(run.info.run_id, "images") if a.path.endswith(".png")]
+        assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in images) == steps
+    finally:
+        stop_server(server)
