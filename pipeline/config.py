@@ -269,6 +269,7 @@ class ResourcesConfig(Strict):
     workers_per_trial: Literal[1] = 1  # DDP trials (> 1) are not built yet: see issue 5
     gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
     cpus_per_worker: float = Field(1.0, gt=0.0)
+    max_failures: int = Field(2, ge=0)  # restarts of a failed trial (a lost node, a killed worker) from its checkpoint
 
 
 class SweepSpec(Strict):

@@ -96,6 +96,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.T
                 num_to_keep=None if spec.scheduler.name == "pbt" else CHECKPOINTS_KEPT
             ),
             stop=stopper(spec),
+            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
         ),
     )
 

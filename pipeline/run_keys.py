@@ -10,5 +10,6 @@ FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.f
 STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
 REASON_TAG = "trial.reason"  # why a trial diverged or errored
 RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
+NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
 TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import ray
 import torch
 from ray import tune
 
 from pipeline import metric_names as names
 from pipeline.config import flatten, with_values
 from pipeline.metrics.classifier import TrainedClassifier
-from pipeline.run_keys import HYPERPARAMETER_PREFIX
+from pipeline.run_keys import HYPERPARAMETER_PREFIX, NODE_TAG
 from pipeline.search_space import PARAMS_KEY, trial_name
 from pipeline.tracking import SweepRun, TrialRun
 from pipeline.train import Diverged, train
@@ -74,6 +75,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     trial_id = tune.get_context().get_trial_id()
     flat = flatten(trial_config.model_dump())
     run = TrialRun(setup.sweep, trial_id, trial_name(values) or "trial", flat)
+    run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
     reporter = TuneReporter(run, {key: flat[key] for key in setup.mutable})
     try:
         train(
