@@ -239,6 +239,7 @@ class SearchConfig(Strict):
     max_concurrent: int = Field(4, ge=1)  # trials running at once (Ray also caps it by resources)
     seed: int | None = None  # random and optuna: same seed, same trials
     stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
+    min_modes: int | None = Field(None, ge=1)  # rank (and register) only trials covering this many modes first
 
 
 PBT_MUTABLE = ("optim.g.lr", "optim.d.lr", "model.dropout")  # what a running trial can take on in place

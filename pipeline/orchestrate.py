@@ -13,6 +13,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from pipeline import metric_names as names
 from pipeline.config import SweepSpec
 from pipeline.data import load_dataset
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
@@ -114,10 +115,12 @@ def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultG
 def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
     """The best trial's generator becomes a version of the registered model named after the sweep."""
     ranked = [r for r in results if r.metrics and spec.metric in r.metrics]
+    enough = [r for r in ranked if r.metrics.get(names.MODES, 0) >= (spec.search.min_modes or 0)]
     if not ranked:
         print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
         return
-    best = results.get_best_result(metric=spec.metric, mode=spec.mode)
+    pick = min if spec.mode == "min" else max
+    best = pick(enough or ranked, key=lambda result: result.metrics[spec.metric])
     name = sweep.experiment_name
     version = register_best(sweep, name, best.metrics["trial_id"], spec.metric, best.metrics[spec.metric])
     if version is not None:

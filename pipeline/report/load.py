@@ -35,6 +35,7 @@ class SweepData:
     mode: str
     swept: list[str]
     floor: dict[str, float]
+    min_modes: int | None = None  # search.min_modes of the sweep
     last_grids: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> (step, PNG bytes)
 
 
@@ -89,6 +90,11 @@ def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE)
         return last, Path(client.download_artifacts(run_id, steps[last], folder)).read_bytes()
 
 
+def parse_optional_int(text: object) -> int | None:
+    """A param logged from an optional int: 'None' (or absent, from older sweeps) is None."""
+    return int(text) if isinstance(text, str) and text.isdigit() else None
+
+
 def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -> SweepData:
     """The newest sweep of experiment `name`, or the one whose parent run is `parent_run_id`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per image is noise
@@ -108,6 +114,7 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         mode=parent[f"tags.{MODE_TAG}"],
         swept=json.loads(parent[f"params.{SWEPT_PARAM}"]),
         floor={c.removeprefix(f"metrics.{FLOOR_PREFIX}"): float(parent[c]) for c in floor_columns},
+        min_modes=parse_optional_int(parent.get("params.search.min_modes")),
     )
     print(f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow ...", flush=True)
     for run_id in trials["run_id"]:

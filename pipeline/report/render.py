@@ -35,12 +35,16 @@ class Row:
     grid: str | None  # data URI
 
 
-def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Trials best first by the final value of `metric`; trials without it come last."""
+def rank_trials(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | None = None) -> pd.DataFrame:
+    """Trials best first by the final value of `metric`; trials without it come last. With `min_modes`,
+    trials that cover fewer modes rank after every trial that covers enough (search.min_modes)."""
     column = f"metrics.{metric}"
     if trials.empty or column not in trials:
         return trials.assign(rank=range(1, len(trials) + 1))
     ranked = trials.sort_values(column, ascending=mode == "min", na_position="last", kind="stable")
+    modes = f"metrics.{names.MODES}"
+    if min_modes is not None and modes in ranked:
+        ranked = ranked.sort_values(modes, key=lambda covered: covered < min_modes, kind="stable")
     return ranked.assign(rank=range(1, len(ranked) + 1))
 
 
@@ -59,7 +63,7 @@ def png_data_uri(png: bytes) -> str:
 
 def build_rows(data: SweepData, metric_columns: list[str]) -> list[Row]:
     rows = []
-    for _, trial in rank_trials(data.trials, data.metric, data.mode).iterrows():
+    for _, trial in rank_trials(data.trials, data.metric, data.mode, data.min_modes).iterrows():
         step, grid = data.last_grids.get(trial["run_id"], (None, None))
         rows.append(Row(
             rank=int(trial["rank"]),
