@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from pipeline.config import SweepSpec, load_spec
+from pipeline.run_keys import ROLE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SPACES = ROOT / "search_spaces"
@@ -28,3 +32,19 @@ def spec_file(tmp_path):
         return path
 
     return write
+
+
+def run_sweep(workdir: Path, spec: str, *overrides: str) -> tuple[MlflowClient, subprocess.CompletedProcess]:
+    """`python -m pipeline.sweep search_spaces/SPEC --set ...` as a user runs it, tracked in workdir/ml.db."""
+    uri = f"sqlite:///{workdir / 'ml.db'}"
+    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
+    for override in overrides:
+        command += ["--set", override]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return MlflowClient(uri), result
+
+
+def trial_runs(client: MlflowClient, experiment_name: str) -> list:
+    experiment = client.get_experiment_by_name(experiment_name)
+    return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]

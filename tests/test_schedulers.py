@@ -1,18 +1,16 @@
 """Optuna search, ASHA and PBT scheduling, and the collapse rule: config, units, and real tiny sweeps."""
 
-import subprocess
-import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
 from pipeline.config import ConfigError, load_spec
-from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, ROLE_TAG, STATUS_TAG
+from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
 from pipeline.search_space import CollapseStopper, scheduler, search_algorithm
 from pipeline.tracking import TrialRun, mark_stopped, open_sweep
 
-from .conftest import SEARCH_SPACES
+from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 
 
 @pytest.mark.parametrize(
@@ -63,17 +61,8 @@ def test_mark_stopped_closes_only_unfinished_runs(tmp_path):
 
 
 def sweep_runs(tmp_path, spec, *overrides):
-    uri = f"sqlite:///{tmp_path / 'ml.db'}"
-    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
-    for override in overrides:
-        command += ["--set", override]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    client = MlflowClient(uri)
-    name = load_spec(SEARCH_SPACES / spec, list(overrides)).name
-    experiment = client.get_experiment_by_name(name)
-    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
-    return client, runs
+    client, _ = run_sweep(tmp_path, spec, *overrides)
+    return client, trial_runs(client, load_spec(SEARCH_SPACES / spec, list(overrides)).name)
 
 
 @pytest.mark.e2e

@@ -1,34 +1,16 @@
 """Issue 3's sweeps as a user runs them: packing on grid25 with one exploding trial, and full MNIST
 from IDX files."""
 
-import subprocess
-import sys
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
-from pipeline.run_keys import REASON_TAG, ROLE_TAG, STATUS_TAG
+from pipeline.run_keys import REASON_TAG, STATUS_TAG
 
-from .conftest import SEARCH_SPACES
+from .conftest import run_sweep, trial_runs
 from .fixtures import write_mnist_idx
 
 pytestmark = pytest.mark.e2e
-
-
-def run_sweep(workdir, spec, *overrides):
-    uri = f"sqlite:///{workdir / 'ml.db'}"
-    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
-    for override in overrides:
-        command += ["--set", override]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return MlflowClient(uri), result
-
-
-def trial_runs(client, name):
-    experiment = client.get_experiment_by_name(name)
-    return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
 
 
 def test_packed_grid25_sweep_with_a_diverging_trial(tmp_path):
