@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+from mlflow.exceptions import MlflowException
 from ray import tune
 
 from pipeline import metric_names as names
@@ -28,6 +29,7 @@ from pipeline.tracking import (
     open_sweep,
     record_results_dir,
     register_best,
+    reopen_sweep,
     resolve_tracking_uri,
 )
 from pipeline.train import build_evaluator
@@ -47,6 +49,7 @@ class SweepOptions:
     report_dir: Path
     require_gpu: bool
     experiment: str | None = None  # MLflow experiment; the spec's name when None
+    resume: str | None = None  # "latest" or a parent run id: continue that sweep instead of starting one
 
 
 def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
@@ -76,12 +79,13 @@ def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
     return f"{spec.name}-{sweep.run_id[:8]}"
 
 
+def trainable_for(setup: TrialSetup):
+    return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus})
+
+
 def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.Tuner:
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus}
-    )
     return tune.Tuner(
-        trainable,
+        trainable_for(setup),
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
             metric=spec.metric,
@@ -128,6 +132,19 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGr
               f"{spec.metric} {best.metrics[spec.metric]:.4g}")
 
 
+def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, str]:
+    uri = resolve_tracking_uri(options.tracking_uri)
+    try:
+        check_reachable(uri)
+        parent = None if options.resume == "latest" else options.resume
+        sweep, results_dir = reopen_sweep(uri, options.experiment or spec.name, parent)
+    except (ConnectionError, LookupError, MlflowException) as err:
+        raise SystemExit(f"error: cannot resume: {err}") from err
+    if not tune.Tuner.can_restore(results_dir):
+        raise SystemExit(f"error: cannot resume: {results_dir} holds no Tune experiment to restore")
+    return sweep, results_dir
+
+
 def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
     uri = resolve_tracking_uri(options.tracking_uri)
     try:
@@ -141,14 +158,19 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
-    sweep = open_tracking(spec, options)
+    if options.resume is not None:
+        sweep, results_dir = resume_tracking(spec, options)
+    else:
+        sweep = open_tracking(spec, options)
+        results_dir = f"{options.storage_path.rstrip('/')}/{tune_run_name(spec, sweep)}"
     where = f"experiment {sweep.experiment_name!r}, parent run {sweep.run_id}"
-    print(f"MLflow: {where} at {sweep.tracking_uri}", flush=True)
+    print(f"MLflow: {'resuming ' if options.resume else ''}{where} at {sweep.tracking_uri}", flush=True)
     failed = True
     try:
-        record_results_dir(sweep, f"{options.storage_path.rstrip('/')}/{tune_run_name(spec, sweep)}")
         classifiers = prepare_classifiers(spec)
-        log_floor(sweep, real_floor(spec, classifiers))
+        if options.resume is None:
+            record_results_dir(sweep, results_dir)
+            log_floor(sweep, real_floor(spec, classifiers))
         ray.init(address=options.address)
         setup = TrialSetup(
             trial=spec.trial.model_dump(),
@@ -158,7 +180,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             gpus=gpus_per_trial(spec, options.require_gpu),
             mutable=tuple(spec.scheduler.mutations),
         )
-        results = build_tuner(spec, setup, options.storage_path).fit()
+        if options.resume is not None:  # finished trials stay finished; the others go on from their checkpoints
+            tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = build_tuner(spec, setup, options.storage_path)
+        results = tuner.fit()
         close_stopped_trials(spec, sweep, results)
         register_best_trial(spec, sweep, results)
         errored = [result for result in results if result.error is not None]

@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where Tune keeps trial checkpoints: a folder, NFS path or s3:// URI "
                         "(default: ./ray_results)")
     parser.add_argument("--report-dir", default="reports", help="folder for NAME.html (default: ./reports)")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PARENT_RUN_ID",
+                        help="continue an interrupted sweep (the newest of the spec's experiment, or this parent "
+                        "run) under the same MLflow run: finished trials are not run again")
     parser.add_argument("--require-gpu", action="store_true",
                         help="fail instead of falling back to CPU when the spec asks for GPUs and the cluster has none")
     parser.add_argument("--dry-run", action="store_true",
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         report_dir=Path(args.report_dir),
         require_gpu=args.require_gpu,
         experiment=args.experiment,
+        resume=args.resume,
     )
     return run_sweep(spec, options)
 

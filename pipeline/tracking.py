@@ -150,6 +150,28 @@ def log_floor(sweep: SweepRun, floor: dict[str, float]) -> None:
     client.log_batch(sweep.run_id, metrics=[Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()])
 
 
+def reopen_sweep(tracking_uri: str, experiment_name: str, parent_run_id: str | None) -> tuple[SweepRun, str]:
+    """The sweep to resume (the newest of the experiment unless named), marked running again, and
+    the Tune results folder it recorded."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise LookupError(f"no MLflow experiment {experiment_name!r} at {tracking_uri}: nothing to resume")
+    if parent_run_id is None:
+        runs = client.search_runs([experiment.experiment_id], f"tags.`{ROLE_TAG}` = '{ROLE_PARENT}'",
+                                  max_results=1, order_by=["attributes.start_time DESC"])
+        if not runs:
+            raise LookupError(f"experiment {experiment_name!r} holds no sweep to resume")
+        parent = runs[0]
+    else:
+        parent = client.get_run(parent_run_id)
+    results_dir = parent.data.tags.get(RESULTS_DIR_TAG)  # absent only on sweeps from before it was recorded
+    if results_dir is None:
+        raise LookupError(f"sweep run {parent.info.run_id} has no {RESULTS_DIR_TAG} tag: it cannot be resumed")
+    client.update_run(parent.info.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    return SweepRun(tracking_uri, experiment.experiment_id, parent.info.run_id, experiment_name), results_dir
+
+
 def record_results_dir(sweep: SweepRun, path: str) -> None:
     """Where Tune writes this sweep's results: `pipeline.sync` reads them back from there."""
     sweep.client().set_tag(sweep.run_id, RESULTS_DIR_TAG, path)
