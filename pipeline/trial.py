@@ -1,7 +1,8 @@
 """One Ray Tune trial: the sampled values -> a TrialConfig -> `train.train`, reporting to Tune and MLflow.
 
 Single-worker trials run in the Tune trial itself (fractional GPUs share a card, PBT can restore
-them). The MLflow run id rides in every checkpoint, so a restored trial continues its own run.
+them). Each trial's MLflow run carries its Tune trial id, so a restarted, restored or PBT-exploited
+trial continues its own run.
 """
 
 from __future__ import annotations
