@@ -21,7 +21,7 @@ from pipeline import metric_names as names
 from pipeline.report.load import SweepNotFound, find_parent
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, RESULTS_DIR_TAG
 from pipeline.search_space import PARAMS_KEY, trial_name
-from pipeline.tracking import SweepRun, TrialRun, resolve_tracking_uri
+from pipeline.tracking import SweepRun, TrialRun, add_sweep_arguments, resolve_tracking_uri
 
 BATCH = 1000  # MLflow takes at most 1000 metrics a log_batch call
 
@@ -87,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pipeline.sync",
         description="Log into MLflow the metrics of a sweep that Ray Tune recorded on disk but MLflow never got.",
     )
-    parser.add_argument("name", help="the sweep's MLflow experiment (the spec's name unless --experiment was given)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
-    parser.add_argument("--run-id", default=None, help="the sweep's parent run (default: the newest sweep)")
+    add_sweep_arguments(parser)
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="Tune's folder of the sweep (default: the one recorded on the parent run)")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ sample grid as an image with its step, so MLflow's image slider shows training p
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -57,6 +58,14 @@ FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four 
 # training for that long. Trials send with short client retries and keep what failed (TrialRun.send).
 TRIAL_HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 T = TypeVar("T")
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """NAME, --tracking-uri and --run-id: how the report and sync commands name a sweep."""
+    parser.add_argument("name", help="the sweep's MLflow experiment (the spec's name unless --experiment was given)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    parser.add_argument("--run-id", default=None, help="the sweep's parent run (default: the newest sweep)")
 
 
 def resolve_tracking_uri(uri: str | None) -> str:

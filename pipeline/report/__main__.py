@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.report.load import SweepNotFound
 from pipeline.report.render import write_report
-from pipeline.tracking import resolve_tracking_uri
+from pipeline.tracking import add_sweep_arguments, resolve_tracking_uri
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,10 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pipeline.report",
         description="Rank the trials of a sweep tracked in MLflow and write one self-contained HTML report.",
     )
-    parser.add_argument("name", help="the sweep's name (the spec's `name`, which is the MLflow experiment)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
-    parser.add_argument("--run-id", default=None, help="the sweep's parent run (default: the newest sweep)")
+    add_sweep_arguments(parser)
     parser.add_argument("--out", type=Path, default=None, help="output file (default: reports/NAME.html)")
     args = parser.parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
