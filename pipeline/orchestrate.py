@@ -114,6 +114,8 @@ def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultG
         if result.error is None and result.metrics and done < planned:
             by = "the collapse rule (modes <= 1)" if spec.search.stop_collapsed_after else f"{spec.scheduler.name}"
             mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
+        elif result.error is None and result.metrics:  # all evaluations done; Tune may end it before its own close
+            mark_stopped(sweep, result.metrics["trial_id"], "", status="finished")
 
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:

@@ -306,17 +306,18 @@ class TrialRun:
                   "from Ray's results on disk.", file=sys.stderr, flush=True)
 
 
-def mark_stopped(sweep: SweepRun, trial_id: str, reason: str) -> None:
-    """Say why the scheduler or a stopping rule ended a trial: its own run only knew that Tune stopped it
-    (or nothing, if it was stopped between evaluations)."""
+def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "stopped") -> None:
+    """Close a trial's run from the driver: say why the scheduler or a stopping rule ended it (its own
+    run only knew that Tune stopped it), or record the end of a trial that Tune ended before the trial
+    could record it itself. A status the trial recorded (finished, diverged, errored) stays."""
     run_id = find_trial_run(sweep, trial_id)
     if run_id is None:
         return  # stopped before its first evaluation opened a run: nothing to close
     client = sweep.client()
     if client.get_run(run_id).data.tags.get(STATUS_TAG, "stopped") != "stopped":
-        return  # the trial recorded its own end (finished, diverged, errored)
-    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, "stopped"), RunTag(REASON_TAG, reason)])
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        return
+    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason)])
+    client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
 
 
 def register_best(sweep: SweepRun, name: str, trial_id: str, metric: str, value: float) -> str | None:

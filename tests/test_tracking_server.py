@@ -161,6 +161,7 @@ def test_server_down_mid_sweep_loses_nothing(tmp_path):
         steps = list(range(250, 1501, 250))
         assert [m.step for m in client.get_metric_history(run.info.run_id, names.FID)] == steps
         images = [a.path for a in client.list_artifacts(run.info.run_id, "images") if a.path.endswith(".png")]
-        assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in images) == steps
+        # at least once: a call the dying server took without answering is sent again
+        assert {int(p.split("+step+")[1].split("+")[0]) for p in images} == set(steps)
     finally:
         stop_server(server)
