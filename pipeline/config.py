@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from pipeline import metric_names
+from pipeline.overrides import OverrideError, apply_override
 
 IMAGE_DATASETS = frozenset({"mnist5k", "mnist", "stacked_mnist", "image_folder"})
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
@@ -267,7 +268,8 @@ class SchedulerConfig(Strict):
 
 
 class ResourcesConfig(Strict):
-    workers_per_trial: Literal[1] = 1  # DDP trials (> 1) are not built yet: see issue 5
+    # > 1: data-parallel over a Ray Train TorchTrainer (gloo on CPU, nccl on GPU); train.batch_size is global
+    workers_per_trial: int = Field(1, ge=1)
     gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
     cpus_per_worker: float = Field(1.0, gt=0.0)
     max_failures: int = Field(2, ge=0)  # restarts of a failed trial (a lost node, a killed worker) from its checkpoint
@@ -296,7 +298,10 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> SweepSpec:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(file)", "expected a mapping of keys at the top level")
     for override in overrides:
-        apply_override(raw, override, source)
+        try:
+            apply_override(raw, override, SAMPLERS)
+        except OverrideError as err:
+            raise ConfigError(source, err.key, err.message) from None
     return validate_spec(raw, source)
 
 
@@ -317,36 +322,39 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
                 "(use search.algorithm: random or optuna for sampled parameters)")
         if spec.search.algorithm == "optuna" and param.kind == "grid":
             raise ConfigError(source, f"parameters.{key}", "optuna samples its values: use choice instead of grid")
+    check_workers(spec, source)
     return spec
 
 
-def apply_override(raw: dict, override: str, source: str) -> None:
-    """Apply one `--set dotted.key=value`, the value parsed as a YAML scalar or flow collection."""
-    key, sep, text = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(source, override, "--set takes dotted.key=value")
-    value = yaml.safe_load(text)
-    path = split_override_key(key)
-    node = raw
-    for part in path[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(source, key, f"--set goes through {part!r}, which is not a mapping")
-        node = child
-    node[path[-1]] = value
+def check_workers(spec: SweepSpec, source: str) -> None:
+    """A multi-worker trial splits every batch, and each worker's pack groups, evenly; PBT cannot move it."""
+    workers, where = spec.resources.workers_per_trial, "resources.workers_per_trial"
+    if workers == 1:
+        return
+    if spec.scheduler.name == "pbt":
+        raise ConfigError(source, where, "pbt needs single-worker trials: it copies Tune checkpoints between "
+                          "trials, and a multi-worker trial keeps its checkpoints in its own Ray Train run")
+    gpus = spec.resources.gpus_per_worker
+    if gpus != int(gpus):
+        raise ConfigError(source, "resources.gpus_per_worker", f"{gpus}: fractional GPUs are for single-worker "
+                          "trials (NCCL cannot run two workers of one trial on one GPU)")
+    batch_key = "parameters.train.batch_size" if "train.batch_size" in spec.parameters else "trial.train.batch_size"
+    batches = swept_or_fixed(spec, "train.batch_size", spec.trial.train.batch_size, source)
+    for pack in swept_or_fixed(spec, "model.pack", spec.trial.model.pack, source):
+        for batch in batches:
+            if batch % (workers * pack) or batch // workers < 2:
+                raise ConfigError(source, batch_key, f"batch_size {batch} does not split over {workers} workers "
+                                  f"into equal batches of at least 2 (and whole groups of model.pack {pack})")
 
 
-def split_override_key(key: str) -> list[str]:
-    """Keys of `parameters` and `scheduler.mutations` hold dots themselves:
-    `parameters.model.dropout.grid` -> ['parameters', 'model.dropout', 'grid']."""
-    parts = key.split(".")
-    for head in (["parameters"], ["scheduler", "mutations"]):
-        if parts[: len(head)] == head and len(parts) > len(head):
-            rest = parts[len(head) :]
-            if rest[-1] in SAMPLERS and len(rest) > 1:
-                return [*head, ".".join(rest[:-1]), rest[-1]]
-            return [*head, ".".join(rest)]
-    return parts
+def swept_or_fixed(spec: SweepSpec, key: str, fixed: int, source: str) -> list[int]:
+    param = spec.parameters.get(key)  # not a hyperparameter default: whether the key is swept at all
+    if param is None:
+        return [fixed]
+    if param.kind not in ("grid", "choice"):
+        raise ConfigError(source, f"parameters.{key}", f"multi-worker trials need listed values (grid or "
+                          f"choice), not {param.kind}")
+    return list(param.values)
 
 
 def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfig:

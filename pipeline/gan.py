@@ -19,6 +19,7 @@ from pipeline.config import OptimizerConfig, TrialConfig
 from pipeline.data import BatchSampler, GanDataset
 from pipeline.losses import decision_accuracy, discriminator_loss, generator_loss, gradient_penalty
 from pipeline.models import build_models
+from pipeline.parallel import DataParallel
 
 CHECKPOINT_FORMAT = 2
 
@@ -35,6 +36,8 @@ class GanState:
     noise: torch.Generator
     g_forward: Callable[[torch.Tensor], torch.Tensor]  # the generator, compiled when train.compile is on
     d_forward: Callable[[torch.Tensor], torch.Tensor]
+    batch_size: int  # this worker's share of train.batch_size: all of it unless data-parallel
+    parallel: DataParallel | None = None  # set when several workers train this GAN together
     step: int = 0
 
 
@@ -66,7 +69,15 @@ def load_pretrained_discriminator(discriminator: nn.Module, path: str) -> None:
         raise ValueError(f"{path}: cannot load a discriminator from it (model.d_init): {err}") from err
 
 
-def build_state(config: TrialConfig, dataset: GanDataset, device: torch.device) -> GanState:
+def worker_seed(seed: int, rank: int) -> int:
+    """Rank 0 keeps the single-worker seed; the others draw their own noise and dropout masks."""
+    return seed + 1_000_003 * rank
+
+
+def build_state(
+    config: TrialConfig, dataset: GanDataset, device: torch.device, parallel: DataParallel | None = None
+) -> GanState:
+    """Both networks (the same initial weights on every worker), their optimizers and schedules."""
     torch.manual_seed(config.train.seed)
     d_batch_norm = config.train.loss != "wgan-gp"  # the gradient penalty is per sample
     generator, discriminator = build_models(config.model, dataset.sample_shape, d_batch_norm)
@@ -79,6 +90,12 @@ def build_state(config: TrialConfig, dataset: GanDataset, device: torch.device) 
     opt_d = build_optimizer(config.optim.d, discriminator.parameters())
     steps = config.train.steps
     compiled = config.train.compile
+    rank = parallel.rank if parallel else 0
+    if parallel:
+        parallel.broadcast_module(generator)
+        parallel.broadcast_module(discriminator)
+    if rank:
+        torch.manual_seed(worker_seed(config.train.seed, rank))
     return GanState(
         generator,
         discriminator,
@@ -86,10 +103,12 @@ def build_state(config: TrialConfig, dataset: GanDataset, device: torch.device) 
         opt_d,
         torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor(config.optim.g.lr_decay, steps)),
         torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor(config.optim.d.lr_decay, steps)),
-        BatchSampler(len(dataset), config.train.batch_size, seed=config.train.seed),
-        torch.Generator(device=device).manual_seed(config.train.seed + 1),
+        BatchSampler(len(dataset), config.train.batch_size, seed=config.train.seed),  # global: the same on all
+        torch.Generator(device=device).manual_seed(worker_seed(config.train.seed, rank) + 1),
         torch.compile(generator) if compiled else generator,
         torch.compile(discriminator) if compiled else discriminator,
+        parallel.local_batch(config.train.batch_size) if parallel else config.train.batch_size,
+        parallel,
     )
 
 
@@ -128,6 +147,10 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
     state.noise.set_state(checkpoint["noise_rng"])
     torch.set_rng_state(checkpoint["torch_rng"])
     state.step = checkpoint["step"]
+    if state.parallel and not state.parallel.is_main:  # the checkpoint holds rank 0's random state
+        seed = worker_seed(checkpoint["config"]["train"]["seed"], state.parallel.rank) + state.step
+        torch.manual_seed(seed)
+        state.noise.manual_seed(seed + 1)
 
 
 def apply_hyperparameters(state: GanState, config: TrialConfig) -> None:
@@ -153,6 +176,19 @@ def autocast(config: TrialConfig, device: torch.device) -> AbstractContextManage
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.train.bf16 and device.type == "cuda")
 
 
+def real_batch(state: GanState, points: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The next batch of real data: this worker's share of the global batch when data-parallel."""
+    indices = state.sampler.next_indices()
+    if state.parallel:
+        indices = state.parallel.shard(indices)
+    return points[indices.to(device)]
+
+
+def average_gradients(state: GanState, module: nn.Module) -> None:
+    if state.parallel:
+        state.parallel.average_gradients(module)
+
+
 def clip(module: nn.Module, max_norm: float | None) -> None:
     if max_norm is not None:
         nn.utils.clip_grad_norm_(module.parameters(), max_norm)
@@ -172,6 +208,7 @@ def discriminator_step(state: GanState, real: torch.Tensor, config: TrialConfig)
     if not config.model.d_frozen:
         state.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(state, state.discriminator)
         clip(state.discriminator, train.grad_clip)
         state.opt_d.step()
     acc_real, acc_fake = decision_accuracy(train.loss, real_out.detach(), fake_out.detach())
@@ -179,11 +216,12 @@ def discriminator_step(state: GanState, real: torch.Tensor, config: TrialConfig)
 
 
 def generator_step(state: GanState, config: TrialConfig, device: torch.device) -> torch.Tensor:
-    z = torch.randn(config.train.batch_size, config.model.latent_dim, device=device, generator=state.noise)
+    z = torch.randn(state.batch_size, config.model.latent_dim, device=device, generator=state.noise)
     with autocast(config, device):
         loss = generator_loss(config.train.loss, state.d_forward(state.g_forward(z)).float())
     state.opt_g.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(state, state.generator)
     clip(state.generator, config.train.grad_clip)
     state.opt_g.step()
     return loss.detach()

@@ -19,6 +19,7 @@ from pipeline.config import SweepSpec
 from pipeline.data import load_dataset
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
+from pipeline.multi_worker import DRIVER_CPUS, run_multi_worker_trial
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
 from pipeline.tracking import (
     SweepRun,
@@ -75,11 +76,25 @@ def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:
     return 0.0
 
 
+def warn_if_trials_cannot_fit(setup: TrialSetup) -> None:
+    """A trial asking for more than the cluster has waits for nodes to join (an autoscaler), or forever."""
+    need = setup.workers * setup.cpus + (DRIVER_CPUS if setup.workers > 1 else 0)
+    have = ray.cluster_resources().get("CPU", 0)
+    if need > have:
+        print(f"warning: one trial needs {need:g} CPUs ({setup.workers} worker(s) x {setup.cpus:g}"
+              f"{' + the Tune trial driving them' if setup.workers > 1 else ''}), the Ray cluster has {have:g}: "
+              "trials wait until nodes join", file=sys.stderr, flush=True)
+
+
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
     return f"{spec.name}-{sweep.run_id[:8]}"
 
 
 def trainable_for(setup: TrialSetup):
+    """Single-worker trials hold their resources themselves; a multi-worker trial's Train run asks for its
+    workers' resources, and the Tune trial that drives it takes a sliver of a CPU."""
+    if setup.workers > 1:
+        return tune.with_resources(tune.with_parameters(run_multi_worker_trial, setup=setup), {"cpu": DRIVER_CPUS})
     return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus})
 
 
@@ -181,7 +196,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             cpus=spec.resources.cpus_per_worker,
             gpus=gpus_per_trial(spec, options.require_gpu),
             mutable=tuple(spec.scheduler.mutations),
+            workers=spec.resources.workers_per_trial,
+            results_dir=results_dir,
+            max_failures=spec.resources.max_failures,
         )
+        warn_if_trials_cannot_fit(setup)
         if options.resume is not None:  # finished trials stay finished; the others go on from their checkpoints
             tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
         else:

@@ -27,6 +27,7 @@ from pipeline.gan import (
     generate,
     generator_step,
     load_checkpoint,
+    real_batch,
     state_to_checkpoint,
 )
 from pipeline.images import image_grid, scatter_plot
@@ -34,15 +35,23 @@ from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.metrics.inception import load_fid_inception
+from pipeline.parallel import DataParallel
 
 EVAL_NOISE_SEED = 2**31 - 1  # one fixed latent batch for every evaluation: the grids form a movie
 DIVERGED_LOSS = 1e6  # a mean loss past this means logits (or critic values) of that size: nothing learns there
 
 
 class Reporter(Protocol):
-    """Where a trial's evaluations go: Ray Tune and MLflow in a sweep, the terminal alone."""
+    """Where a trial's evaluations go: Ray Tune and MLflow in a sweep, the terminal alone.
 
-    def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None: ...
+    In a data-parallel trial every worker reports each evaluation (Ray Train's report is collective),
+    but only rank 0 has the evaluation's metrics, images and checkpoint: the others report the
+    averaged losses, no images and checkpoint None.
+    """
+
+    def report(
+        self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict | None
+    ) -> None: ...
 
 
 class Diverged(RuntimeError):
@@ -67,17 +76,20 @@ def train(
     classifier: TrainedClassifier | None = None,
     checkpoint: dict | None = None,
     device: str | torch.device = "cpu",
+    parallel: DataParallel | None = None,
 ) -> dict[str, float]:
     """Train one GAN, reporting every `eval_every` steps; returns the last evaluation's metrics.
 
     `classifier` is the digit feature network (shared by the sweep; loaded from the cache if None).
     `checkpoint` resumes a run: training continues from its step with its exact state.
+    `parallel` makes this one of several data-parallel workers (a set-up torch.distributed group).
     """
     device = torch.device(device)
     dataset = load_dataset(config.dataset)
-    evaluator = build_evaluator(config.eval, dataset, classifier)
+    main = parallel is None or parallel.is_main
+    evaluator = build_evaluator(config.eval, dataset, classifier) if main else None
     real_points = dataset.points.to(device)
-    state = build_state(config, dataset, device)
+    state = build_state(config, dataset, device, parallel)
     if checkpoint is not None:
         load_checkpoint(state, checkpoint)
         apply_hyperparameters(state, config)
@@ -89,20 +101,25 @@ def train(
     metrics: dict[str, float] = {}
     while state.step < config.train.steps:
         for _ in range(config.train.d_steps):
-            real = real_points[state.sampler.next_indices().to(device)]
+            real = real_batch(state, real_points, device)
             totals[:3] += discriminator_step(state, real, config) / config.train.d_steps
         totals[3] += generator_step(state, config, device)
         advance_schedules(state, config)
         state.step += 1
         steps_since_eval += 1
         if state.step % config.train.eval_every == 0 or state.step == config.train.steps:
-            metrics = losses_to_metrics(totals / steps_since_eval)
-            samples = generate(state.generator, eval_noise)
-            if not torch.isfinite(samples).all():
+            means = totals / steps_since_eval
+            metrics = losses_to_metrics(parallel.mean(means) if parallel else means)
+            samples = generate(state.generator, eval_noise) if main else None
+            finite = bool(torch.isfinite(samples).all()) if main else True
+            if not (parallel.main_says(finite, device) if parallel else finite):
                 raise Diverged(f"the generator's samples hold NaN or infinite values at step {state.step}")
-            metrics.update(evaluator.evaluate(samples))
-            images = {names.SAMPLES_IMAGE: sample_picture(samples, dataset)}
-            reporter.report(state.step, metrics, images, state_to_checkpoint(state, config, dataset.sample_shape))
+            images, saved = {}, None
+            if main:
+                metrics.update(evaluator.evaluate(samples))
+                images = {names.SAMPLES_IMAGE: sample_picture(samples, dataset)}
+                saved = state_to_checkpoint(state, config, dataset.sample_shape)
+            reporter.report(state.step, metrics, images, saved)
             totals.zero_()
             steps_since_eval = 0
     return metrics
@@ -130,7 +147,9 @@ def losses_to_metrics(means: torch.Tensor) -> dict[str, float]:
 class PrintReporter:
     """Prints each evaluation: for `python -m pipeline.train` and debugging."""
 
-    def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None:
+    def report(
+        self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict | None
+    ) -> None:
         shown = ", ".join(f"{key}={value:.4g}" for key, value in metrics.items())
         print(f"step {step}: {shown}", flush=True)
 

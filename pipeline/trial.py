@@ -1,14 +1,17 @@
-"""One Ray Tune trial: the sampled values -> a TrialConfig -> `train.train`, reporting to Tune and MLflow.
+"""One Ray Tune trial: the sampled values -> a TrialConfig -> `train.train`, reporting to Ray and MLflow.
 
-Single-worker trials run in the Tune trial itself (fractional GPUs share a card, PBT can restore
-them). Each trial's MLflow run carries its Tune trial id, so a restarted, restored or PBT-exploited
-trial continues its own run.
+Single-worker trials (`run_trial`) train in the Tune trial itself: fractional GPUs share a card,
+PBT can restore them. Multi-worker trials hand the same training to a Ray Train TorchTrainer
+(`pipeline/multi_worker.py`), whose rank 0 logs exactly as a single-worker trial does. Each
+trial's MLflow run carries its Tune trial id, so a restarted, restored or PBT-exploited trial
+continues its own run.
 """
 
 from __future__ import annotations
 
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +21,9 @@ import torch
 from ray import tune
 
 from pipeline import metric_names as names
-from pipeline.config import flatten, with_values
+from pipeline.config import TrialConfig, flatten, with_values
 from pipeline.metrics.classifier import TrainedClassifier
+from pipeline.parallel import DataParallel
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, NODE_TAG
 from pipeline.search_space import PARAMS_KEY, trial_name
 from pipeline.tracking import SweepRun, TrialRun
@@ -27,6 +31,9 @@ from pipeline.train import Diverged, train
 
 CHECKPOINT_FILE = "gan.pt"
 RUN_ID_KEY = "mlflow_run_id"  # which run logged this checkpoint: for the record; restarts find theirs by trial id
+
+# Hands one evaluation's result to Ray, with the folder holding its checkpoint (None: no checkpoint).
+SendResult = Callable[[dict, "str | None"], None]
 
 
 @dataclass(frozen=True)
@@ -36,56 +43,91 @@ class TrialSetup:
     trial: dict  # the spec's fixed trial config, before the sampled values go in
     sweep: SweepRun
     classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
-    cpus: float
-    gpus: float
+    cpus: float  # per worker
+    gpus: float  # per worker
     mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
+    workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (multi_worker.py)
+    results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
+    max_failures: int = 0  # multi-worker trials: worker-group restarts inside the trial, from the latest checkpoint
 
 
-class TuneReporter:
-    """Each evaluation to MLflow (this trial's run) and to Tune, with the checkpoint."""
+class RayReporter:
+    """Each evaluation to MLflow (this trial's run; rank 0 only) and to Ray, with the checkpoint."""
 
-    def __init__(self, run: TrialRun, hyperparameters: dict[str, float]):
+    def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult):
         self.run = run
         self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
+        self.send = send
         self.last_step = 0
         self.last_checkpoint: dict | None = None
 
-    def report(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict) -> None:
+    def report(
+        self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict | None
+    ) -> None:
         # MLflow first: a trial killed between the two re-logs a step on restore rather than losing it.
-        self.run.log_evaluation(step, metrics | self.hyperparameters, images)
-        self.last_step, self.last_checkpoint = step, checkpoint
+        if self.run is not None:
+            self.run.log_evaluation(step, metrics | self.hyperparameters, images)
+        self.last_step = step
+        result = metrics | {names.STEP: step}
+        if checkpoint is None:
+            self.send(result, None)
+            return
+        self.last_checkpoint = checkpoint
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id}, Path(folder) / CHECKPOINT_FILE)
-            tune.report(metrics | {names.STEP: step}, checkpoint=tune.Checkpoint.from_directory(folder))
+            torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id if self.run else None}, Path(folder) / CHECKPOINT_FILE)
+            self.send(result, folder)
 
 
-def restored_checkpoint() -> dict | None:
-    checkpoint = tune.get_checkpoint()
+def read_checkpoint(checkpoint: tune.Checkpoint | ray.train.Checkpoint | None) -> dict | None:
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
         return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
 
 
+def send_to_tune(result: dict, folder: str | None) -> None:
+    tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
+
+
 def run_trial(config: dict, setup: TrialSetup) -> None:
-    """The Tune function trainable."""
-    values = config[PARAMS_KEY]
-    trial_config = with_values(setup.trial, values)
+    """The Tune function trainable of a single-worker trial."""
     torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
-    checkpoint = restored_checkpoint()
-    trial_id = tune.get_context().get_trial_id()
-    flat = flatten(trial_config.model_dump())
-    run = TrialRun(setup.sweep, trial_id, trial_name(values) or "trial", flat)
+    train_trial(
+        setup,
+        config[PARAMS_KEY],
+        tune.get_context().get_trial_id(),
+        send=send_to_tune,
+        checkpoint=read_checkpoint(tune.get_checkpoint()),
+        device="cuda" if setup.gpus > 0 else "cpu",
+    )
+
+
+def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config: TrialConfig) -> TrialRun:
+    """This trial's MLflow child run: found by its trial id, or created with every hyperparameter as a param."""
+    run = TrialRun(setup.sweep, trial_id, trial_name(values) or "trial", flatten(trial_config.model_dump()))
     run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
-    reporter = TuneReporter(run, {key: flat[key] for key in setup.mutable})
+    return run
+
+
+def train_trial(
+    setup: TrialSetup,
+    values: dict,
+    trial_id: str,
+    *,
+    send: SendResult,
+    checkpoint: dict | None,
+    device: str | torch.device,
+    parallel: DataParallel | None = None,
+) -> None:
+    """Train one trial's GAN (or one worker's part of it), logging from rank 0 and closing its run."""
+    trial_config = with_values(setup.trial, values)
+    main = parallel is None or parallel.is_main
+    run = open_trial_run(setup, trial_id, values, trial_config) if main else None
+    flat = flatten(trial_config.model_dump())
+    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send)
     try:
-        train(
-            trial_config,
-            reporter,
-            classifier=setup.classifiers.get(trial_config.dataset.name),
-            checkpoint=checkpoint,
-            device="cuda" if setup.gpus > 0 else "cpu",
-        )
+        train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
+              checkpoint=checkpoint, device=device, parallel=parallel)
     except Diverged as err:
         end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
         return
@@ -101,8 +143,10 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     end_run(reporter, "finished")
 
 
-def end_run(reporter: TuneReporter, status: str, reason: str = "") -> None:
-    """The last checkpoint as the run's model artifact, then its status."""
+def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
+    """The last checkpoint as the run's model artifact, then its status (rank 0; other workers have no run)."""
+    if reporter.run is None:
+        return
     if reporter.last_checkpoint is not None:
         reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
     reporter.run.finish(status, reason)

@@ -50,6 +50,7 @@ def test_base_spec_is_valid(spec_file):
         ("parameters.model.dropout.grid=[0.1,2.0]", "parameters.model.dropout", "value 2.0"),
         ("parameters.optim.d.lr.log_uniform=[1.0e-2,1.0e-4]", "parameters.optim.d.lr", "low < high"),
         ("parameters.eval.samples.grid=[100,200]", "parameters.eval.samples", "fixed per sweep"),
+        ("resources.workers_per_trial=0", "resources.workers_per_trial", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_name_file_and_key(spec_file, override, key, fragment):
@@ -121,3 +122,27 @@ def test_cli_refuses_more_eval_samples_than_the_data_allows():
     )
     assert result.returncode == 2
     assert "trial.eval.samples: at most 2500 for mnist5k" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        (["trial.train.batch_size=63"], "trial.train.batch_size", "does not split over 2 workers"),
+        (["parameters.train.batch_size.grid=[64,31]"], "parameters.train.batch_size", "batch_size 31"),
+        (["trial.model.pack=4", "trial.train.batch_size=12"], "trial.train.batch_size", "model.pack 4"),
+        (["parameters.train.batch_size.randint=[32,64]", "search.algorithm=random"],
+         "parameters.train.batch_size", "listed values"),
+        (["resources.gpus_per_worker=0.5"], "resources.gpus_per_worker", "fractional GPUs"),
+        (["scheduler.name=pbt", "scheduler.mutations.model.dropout.uniform=[0.0,0.5]"],
+         "resources.workers_per_trial", "pbt needs single-worker trials"),
+    ],
+)
+def test_multi_worker_trials_need_evenly_split_batches(spec_file, overrides, key, fragment):
+    error = error_of(spec_file(BASE), ["resources.workers_per_trial=2", *overrides])
+    assert (error.key, fragment in error.message) == (key, True), error
+
+
+def test_multi_worker_batch_size_is_global(spec_file):
+    spec = load_spec(spec_file(BASE), ["resources.workers_per_trial=4", "trial.train.batch_size=64",
+                                       "resources.gpus_per_worker=1"])
+    assert spec.resources.workers_per_trial == 4 and spec.trial.train.batch_size == 64

@@ -1,0 +1,70 @@
+"""A 2-worker data-parallel trial through Ray Tune + Ray Train (gloo on CPU), as a user runs it:
+one Train worker process is killed mid-training, the worker group restarts from the last
+checkpoint, and the trial still ends with exactly one MLflow run holding every evaluation."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from pipeline import metric_names as names
+from pipeline.run_keys import STATUS_TAG
+from pipeline.tracking import CHECKPOINT_ARTIFACT
+
+from .conftest import SEARCH_SPACES
+
+pytestmark = pytest.mark.e2e
+STEPS, EVAL_EVERY = 160, 20
+
+
+def train_worker_pids() -> list[int]:
+    """Ray names its actor processes after their class: Ray Train's are `ray::RayTrainWorker...`."""
+    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in listing.splitlines() if "ray::RayTrainWorker" in line]
+
+
+def fid_steps(client: MlflowClient, run_id: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, names.FID)]
+
+
+def test_two_worker_trial_survives_a_killed_worker_in_one_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", uri,
+         "--set", f"trial.train.steps={STEPS}", "--set", f"trial.train.eval_every={EVAL_EVERY}",
+         "--set", "trial.eval.samples=300", "--set", "resources.workers_per_trial=2",
+         "--set", "resources.cpus_per_worker=0.5",  # 2 workers and the Tune trial driving them fit 2 cores
+         "--set", "parameters={model.dropout: {grid: [0.0]}}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    client = MlflowClient(uri)
+    deadline, runs = time.monotonic() + 300, []
+    while time.monotonic() < deadline and sweep.poll() is None:  # wait for two logged evaluations
+        experiment = client.get_experiment_by_name("ring8") if (tmp_path / "ml.db").exists() else None
+        runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
+        if runs and len(fid_steps(client, runs[0].info.run_id)) >= 2:
+            break
+        time.sleep(0.3)
+    pids = train_worker_pids()
+    assert runs and len(pids) == 2, f"no 2-worker trial running: {len(runs)} runs, workers {pids}"
+    os.kill(pids[-1], signal.SIGKILL)
+    output, _ = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, output[-4000:]
+    assert "[FailurePolicy] RETRY" in output, "Ray Train did not restart the worker group"
+
+    runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")
+    assert len(runs) == 1  # only rank 0 logs, and the restarted group continued the same run
+    run = runs[0]
+    assert run.data.tags[STATUS_TAG] == "finished"
+    steps = fid_steps(client, run.info.run_id)
+    assert set(steps) == set(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))  # no step lost
+    assert steps.count(EVAL_EVERY) == 1  # the restart went on from a checkpoint, not from the start
+    assert run.data.params["train.batch_size"] == "256"  # the global batch, as the spec says
+    checkpoint = torch.load(client.download_artifacts(run.info.run_id, CHECKPOINT_ARTIFACT, str(tmp_path)),
+                            weights_only=False)
+    assert checkpoint["step"] == STEPS
