@@ -22,8 +22,7 @@ from pydantic import ValidationError
 
 from pipeline.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset_config
 from pipeline.data import GanDataset, load_dataset
-from pipeline.gan import generate
-from pipeline.models import build_models
+from pipeline.gan import checkpoint_to_generator, generate
 from pipeline.train import EVAL_NOISE_SEED, build_evaluator
 
 DEFAULT_N = EvalConfig().samples
@@ -61,9 +60,7 @@ def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]
         raise InputError(f"{path}: not a pipeline checkpoint ({type(err).__name__}: {err})") from err
     if not isinstance(checkpoint, dict) or "generator" not in checkpoint or "config" not in checkpoint:
         raise InputError(f"{path}: not a pipeline checkpoint (no generator and config in it)")
-    config = TrialConfig.model_validate(checkpoint["config"])
-    generator, _ = build_models(config.model, tuple(checkpoint["sample_shape"]))
-    generator.load_state_dict(checkpoint["generator"])
+    generator, config = checkpoint_to_generator(checkpoint)
     noise = torch.randn(n, config.model.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
     return generate(generator, noise), config
 

@@ -153,6 +153,14 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
         state.noise.manual_seed(seed + 1)
 
 
+def checkpoint_to_generator(checkpoint: dict) -> tuple[nn.Module, TrialConfig]:
+    """The trained generator of a checkpoint (on the CPU, in eval mode) and the trial config it was trained with."""
+    config = TrialConfig.model_validate(checkpoint["config"])
+    generator, _ = build_models(config.model, tuple(checkpoint["sample_shape"]))
+    generator.load_state_dict(checkpoint["generator"])
+    return generator.eval(), config
+
+
 def apply_hyperparameters(state: GanState, config: TrialConfig) -> None:
     """Put the config's learning rates and dropout into a restored state.
 

@@ -60,6 +60,27 @@ def scatter_plot(
         axes.set_xlabel(labels[0], fontsize=8)
         axes.set_ylabel(labels[1], fontsize=8)
     axes.tick_params(labelsize=7)
+    return figure_to_array(figure)
+
+
+def histogram_plot(shares: torch.Tensor, reference: torch.Tensor, pixels: int = 320) -> np.ndarray:
+    """Bars of the generated samples' share per mode (class), the real data's shares as a line."""
+    from matplotlib.figure import Figure
+
+    count = shares.numel()
+    figure = Figure(figsize=(4, 2.4), dpi=pixels / 4)
+    axes = figure.add_axes((0.14, 0.18, 0.82, 0.74))
+    axes.bar(range(count), shares.cpu().numpy(), width=1.0 if count > 20 else 0.8, color="tab:blue")
+    axes.step(range(count), reference.cpu().numpy(), where="mid", color="tab:red", linewidth=1)
+    axes.set_xlabel("class" if count <= 20 else "mode", fontsize=8)
+    axes.set_ylabel("share of samples", fontsize=8)
+    if count <= 20:
+        axes.set_xticks(range(count))
+    axes.tick_params(labelsize=7)
+    return figure_to_array(figure)
+
+
+def figure_to_array(figure) -> np.ndarray:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))

@@ -44,3 +44,4 @@ ALL = tuple(RANKABLE)
 
 # Image keys logged at every evaluation.
 SAMPLES_IMAGE = "samples"
+MODES_IMAGE = "mode_histogram"  # digit data: the share of samples in each class (or stacked mode)

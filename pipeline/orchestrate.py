@@ -17,15 +17,19 @@ from ray import tune
 from pipeline import metric_names as names
 from pipeline.config import SweepSpec
 from pipeline.data import load_dataset
+from pipeline.latent import latent_pictures
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.multi_worker import DRIVER_CPUS, run_multi_worker_trial
+from pipeline.run_keys import LATENT_FOLDER
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
 from pipeline.tracking import (
     SweepRun,
     check_reachable,
     close_sweep,
+    download_checkpoint,
     log_floor,
+    log_sweep_pictures,
     mark_stopped,
     open_sweep,
     record_results_dir,
@@ -147,6 +151,16 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGr
     if version is not None:
         print(f"Registered model {name!r} version {version}: trial {best.metrics['trial_id']}, "
               f"{spec.metric} {best.metrics[spec.metric]:.4g}")
+    draw_latent_maps(sweep, best.metrics["trial_id"])
+
+
+def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
+    """The best generator's latent plane and interpolation, from its logged checkpoint, for the report."""
+    checkpoint = download_checkpoint(sweep, trial_id)
+    if checkpoint is None:
+        print(f"Trial {trial_id} logged no checkpoint: no latent maps.", file=sys.stderr)
+        return
+    log_sweep_pictures(sweep, latent_pictures(checkpoint), LATENT_FOLDER)
 
 
 def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, str]:

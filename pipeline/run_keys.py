@@ -13,3 +13,4 @@ RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's result
 NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
 TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)
+LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: latent/plane.png, latent/interpolation.png

@@ -337,3 +337,25 @@ def register_best(sweep: SweepRun, name: str, trial_id: str, metric: str, value:
         tags={"sweep.run_id": sweep.run_id, metric: str(value)},
     )
     return version.version
+
+
+def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
+    """A trial's logged checkpoint (checkpoint/gan.pt), or None if it logged none."""
+    import torch
+
+    run_id = find_trial_run(sweep, trial_id)
+    if run_id is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = sweep.client().download_artifacts(run_id, CHECKPOINT_ARTIFACT, folder)
+        except (MlflowException, OSError):
+            return None
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def log_sweep_pictures(sweep: SweepRun, pictures: dict[str, np.ndarray], folder: str) -> None:
+    """Pictures of the whole sweep (the best generator's latent maps) as <folder>/<name>.png on the parent run."""
+    client = sweep.client()
+    for name, picture in pictures.items():
+        client.log_image(sweep.run_id, picture, artifact_file=f"{folder}/{name}.png")

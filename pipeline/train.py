@@ -30,7 +30,7 @@ from pipeline.gan import (
     real_batch,
     state_to_checkpoint,
 )
-from pipeline.images import image_grid, scatter_plot
+from pipeline.images import histogram_plot, image_grid, scatter_plot
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
@@ -117,12 +117,20 @@ def train(
             images, saved = {}, None
             if main:
                 metrics.update(evaluator.evaluate(samples))
-                images = {names.SAMPLES_IMAGE: sample_picture(samples, dataset)}
+                images = evaluation_pictures(samples, dataset, evaluator)
                 saved = state_to_checkpoint(state, config, dataset.sample_shape)
             reporter.report(state.step, metrics, images, saved)
             totals.zero_()
             steps_since_eval = 0
     return metrics
+
+
+def evaluation_pictures(samples: torch.Tensor, dataset: GanDataset, evaluator: Evaluator) -> dict[str, np.ndarray]:
+    """The sample picture, and for digit data the histogram of generated classes against the real one."""
+    pictures = {names.SAMPLES_IMAGE: sample_picture(samples, dataset)}
+    if dataset.is_image and evaluator.last_histogram is not None:
+        pictures[names.MODES_IMAGE] = histogram_plot(evaluator.last_histogram, evaluator.real_histogram)
+    return pictures
 
 
 def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None) -> Evaluator:

@@ -28,6 +28,7 @@ from pipeline.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
     HQ_CONFIDENCE,
+    mode_histogram,
     modes_to_metrics,
     points_to_modes,
     probabilities_to_modes,
@@ -89,6 +90,7 @@ class Evaluator:
         self.kid_reference = features_to_kid_reference(self.reference)
         self.min_mode_share = DIGIT_MIN_MODE_SHARE if needs_classifier(dataset) else 0.0  # 2D: PacGAN's 1 sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
+        self.last_histogram: torch.Tensor | None = None  # the last evaluated samples' mode shares
 
     def histogram_of_real(self, real: Assessed) -> torch.Tensor:
         if self.dataset.name == "stacked_mnist":
@@ -135,6 +137,7 @@ class Evaluator:
         if self.real_histogram is not None:
             metrics.update(modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram,
                                             self.min_mode_share))
+            self.last_histogram = mode_histogram(seen.mode_index, self.real_histogram.numel())
         if seen.probabilities is not None:
             metrics[names.CLASS_SCORE] = probabilities_to_class_score(seen.probabilities)
         return metrics | self.extra
