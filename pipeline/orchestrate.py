@@ -38,7 +38,7 @@ from pipeline.tracking import (
     resolve_tracking_uri,
 )
 from pipeline.train import build_evaluator
-from pipeline.trial import TrialSetup, run_trial
+from pipeline.trial import DIVERGED_KEY, TrialSetup, run_trial
 
 CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
 # PBT exploits the checkpoints that the top trials reported at earlier perturbations: Tune must not
@@ -139,7 +139,7 @@ def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultG
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
     """The best trial's generator becomes a version of the registered model named after the sweep."""
-    ranked = [r for r in results if r.metrics and spec.metric in r.metrics]
+    ranked = [r for r in results if r.metrics and spec.metric in r.metrics and not r.metrics.get(DIVERGED_KEY)]
     enough = [r for r in ranked if r.metrics.get(names.MODES, 0) >= (spec.search.min_modes or 0)]
     if not ranked:
         print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
@@ -209,6 +209,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             classifiers=classifiers,
             cpus=spec.resources.cpus_per_worker,
             gpus=gpus_per_trial(spec, options.require_gpu),
+            metric=spec.metric,
+            mode=spec.mode,
             mutable=tuple(spec.scheduler.mutations),
             workers=spec.resources.workers_per_trial,
             results_dir=results_dir,

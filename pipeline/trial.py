@@ -9,6 +9,7 @@ continues its own run.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from pipeline.tracking import SweepRun, TrialRun
 from pipeline.train import Diverged, train
 
 CHECKPOINT_FILE = "gan.pt"
+DIVERGED_KEY = "diverged"  # in a diverged trial's last Tune result
 RUN_ID_KEY = "mlflow_run_id"  # which run logged this checkpoint: for the record; restarts find theirs by trial id
 
 # Hands one evaluation's result to Ray, with the folder holding its checkpoint (None: no checkpoint).
@@ -45,6 +47,8 @@ class TrialSetup:
     classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
     cpus: float  # per worker
     gpus: float  # per worker
+    metric: str  # the spec's ranking metric and mode: a diverged trial reports the worst value of it
+    mode: str
     mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
     workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (multi_worker.py)
     results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
@@ -130,6 +134,7 @@ def train_trial(
               checkpoint=checkpoint, device=device, parallel=parallel)
     except Diverged as err:
         end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
+        report_divergence(reporter, setup)
         return
     except SystemExit:  # how Tune ends a trial it stops (ASHA, a stopping rule) or pauses (PBT)
         if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
@@ -141,6 +146,14 @@ def train_trial(
         end_run(reporter, "errored", traceback.format_exc())
         raise
     end_run(reporter, "finished")
+
+
+def report_divergence(reporter: RayReporter, setup: TrialSetup) -> None:
+    """Tune's last result for a diverged trial: the worst value of the ranking metric, so that schedulers
+    and searchers (Optuna's TPE) learn that region is bad, and Tune has the metric it checks for even
+    when the trial diverged before its first evaluation. MLflow keeps the true story: status diverged."""
+    worst = math.inf if setup.mode == "min" else -math.inf
+    reporter.send({setup.metric: worst, names.STEP: reporter.last_step, DIVERGED_KEY: 1}, None)
 
 
 def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:

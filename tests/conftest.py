@@ -48,3 +48,15 @@ def run_sweep(workdir: Path, spec: str, *overrides: str) -> tuple[MlflowClient, 
 def trial_runs(client: MlflowClient, experiment_name: str) -> list:
     experiment = client.get_experiment_by_name(experiment_name)
     return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
+
+
+@pytest.fixture(scope="session")
+def diverging_grid25_sweep(tmp_path_factory) -> tuple[Path, MlflowClient]:
+    """Issue 3's packed grid25 sweep, one trial of which explodes (d.lr 1000): shared by the trial-core
+    test and the report's browser test, so CI runs it once."""
+    workdir = tmp_path_factory.mktemp("grid25")
+    client, _ = run_sweep(
+        workdir, "grid25.yaml", "trial.model.pack=2", "trial.train.steps=200", "trial.train.eval_every=100",
+        "trial.eval.samples=500", "parameters={optim.d.lr: {grid: [1.0e-3, 1000]}}",
+    )
+    return workdir, client

@@ -63,7 +63,9 @@ def test_report_has_one_row_per_trial_and_embedded_images(finished_sweep):
     body = html.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == 2
     assert "model.dropout=0" in body and "model.dropout=0.3" in body
-    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', html)) == 2
+    for name in ("model.dropout=0", "model.dropout=0.3"):  # each trial's last sample picture, embedded
+        picture = rf'src="data:image/png;base64,[A-Za-z0-9+/=]{{100,}}" alt="samples of {re.escape(name)} at'
+        assert re.search(picture, html), name
     assert not re.search(r'(src|href)="https?://', html)  # self-contained: nothing fetched when opened
 
 

@@ -13,18 +13,15 @@ from .fixtures import write_mnist_idx
 pytestmark = pytest.mark.e2e
 
 
-def test_packed_grid25_sweep_with_a_diverging_trial(tmp_path):
-    client, _ = run_sweep(
-        tmp_path, "grid25.yaml", "trial.model.pack=2", "trial.train.steps=200", "trial.train.eval_every=100",
-        "trial.eval.samples=500", "parameters={optim.d.lr: {grid: [1.0e-3, 1000]}}",
-    )
+def test_packed_grid25_sweep_with_a_diverging_trial(diverging_grid25_sweep):
+    workdir, client = diverging_grid25_sweep
     runs = {r.data.params["optim.d.lr"]: r for r in trial_runs(client, "grid25")}
     assert runs["0.001"].data.tags[STATUS_TAG] == "finished"
     assert runs["0.001"].data.params["model.pack"] == "2"
     assert [m.step for m in client.get_metric_history(runs["0.001"].info.run_id, names.MODES)] == [100, 200]
     assert runs["1000.0"].data.tags[STATUS_TAG] == "diverged"
     assert "loss" in runs["1000.0"].data.tags[REASON_TAG]
-    report = (tmp_path / "reports" / "grid25.html").read_text()
+    report = (workdir / "reports" / "grid25.html").read_text()
     assert "diverged" in report and "finished" in report
 
 

@@ -1,10 +1,13 @@
-"""Read one sweep back from MLflow: its parent run, its trials as a DataFrame, their last sample grids."""
+"""Read one sweep back from MLflow: its parent run, its trials as a DataFrame, each trial's metric
+histories and logged pictures (sample grids over training, mode histograms), and the best
+generator's latent maps."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +15,15 @@ from pathlib import Path
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+from tqdm import tqdm
 
 from pipeline import metric_names as names
-from pipeline.run_keys import FLOOR_PREFIX, METRIC_TAG, MODE_TAG, ROLE_PARENT, ROLE_TAG, SWEPT_PARAM
+from pipeline.run_keys import FLOOR_PREFIX, LATENT_FOLDER, METRIC_TAG, MODE_TAG, ROLE_PARENT, ROLE_TAG, SWEPT_PARAM
+
+# Metric histories the report draws, where a trial logged them (with the sweep's own metric).
+HISTORY_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.LOSS_D, names.LOSS_G,
+                   names.D_ACC_REAL, names.D_ACC_FAKE)
+STRIP_FRAMES = 8  # sample grids per trial in its progression strip: evenly over training, the last included
 
 # mlflow.log_image(key=..., step=...) stores images/<key>+step+<step>+timestamp+<ms>+<uuid>.png
 # (MLflow 2 wrote % where MLflow 3 writes +).
@@ -35,8 +44,18 @@ class SweepData:
     mode: str
     swept: list[str]
     floor: dict[str, float]
+    experiment_id: str = ""
     min_modes: int | None = None  # search.min_modes of the sweep
-    last_grids: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> (step, PNG bytes)
+    # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # run_id -> [(step, PNG)] of the sample grid at up to STRIP_FRAMES steps, the last step last
+    grids: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
+    mode_histograms: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> last (step, PNG)
+    latent: dict[str, bytes] = field(default_factory=dict)  # 'plane', 'interpolation' -> PNG of the best trial
+
+    @property
+    def last_grids(self) -> dict[str, tuple[int, bytes]]:
+        return {run_id: frames[-1] for run_id, frames in self.grids.items() if frames}
 
 
 def runs_to_frame(runs: list[Run]) -> pd.DataFrame:
@@ -76,18 +95,49 @@ def find_parent(client: MlflowClient, experiment_id: str, parent_run_id: str | N
     return parents.sort_values("start_time", ascending=False).iloc[0]
 
 
-def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE) -> tuple[int, bytes] | None:
-    """(step, PNG) of image `key` at the highest step logged, or None if the run logged none."""
-    steps = {}
+def image_steps(client: MlflowClient, run_id: str) -> dict[str, dict[int, str]]:
+    """Every image a run logged with log_image(key=, step=): key -> step -> artifact path."""
+    found: dict[str, dict[int, str]] = {}
     for artifact in client.list_artifacts(run_id, "images"):
         match = IMAGE_NAME.match(Path(artifact.path).name)
-        if match and match["key"] == key:
-            steps[int(match["step"])] = artifact.path
+        if match:
+            found.setdefault(match["key"], {})[int(match["step"])] = artifact.path
+    return found
+
+
+def spread(steps: list[int], count: int) -> list[int]:
+    """At most `count` of the sorted `steps`, evenly spaced, the first and the last included."""
+    if len(steps) <= count:
+        return steps
+    picks = {round(i * (len(steps) - 1) / (count - 1)) for i in range(count)}
+    return [steps[i] for i in sorted(picks)]
+
+
+def download(client: MlflowClient, run_id: str, path: str) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
+
+
+def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE) -> tuple[int, bytes] | None:
+    """(step, PNG) of image `key` at the highest step logged, or None if the run logged none."""
+    steps = image_steps(client, run_id).get(key)
     if not steps:
         return None
     last = max(steps)
-    with tempfile.TemporaryDirectory() as folder:
-        return last, Path(client.download_artifacts(run_id, steps[last], folder)).read_bytes()
+    return last, download(client, run_id, steps[last])
+
+
+def metric_history(client: MlflowClient, run_id: str, keys: list[str]) -> pd.DataFrame:
+    """One row per step, one column per key; a value logged twice at a step (a restarted trial) counts once."""
+    frames = []
+    for key in keys:
+        points = client.get_metric_history(run_id, key)
+        if points:
+            series = pd.Series({m.step: m.value for m in sorted(points, key=lambda m: m.timestamp)}, name=key)
+            frames.append(series)
+    if not frames:
+        return pd.DataFrame(columns=["step"])
+    return pd.concat(frames, axis=1).sort_index().rename_axis("step").reset_index()
 
 
 def parse_optional_int(text: object) -> int | None:
@@ -97,7 +147,7 @@ def parse_optional_int(text: object) -> int | None:
 
 def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -> SweepData:
     """The newest sweep of experiment `name`, or the one whose parent run is `parent_run_id`."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per image is noise
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours counts trials instead
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
@@ -114,11 +164,27 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         mode=parent[f"tags.{MODE_TAG}"],
         swept=json.loads(parent[f"params.{SWEPT_PARAM}"]),
         floor={c.removeprefix(f"metrics.{FLOOR_PREFIX}"): float(parent[c]) for c in floor_columns},
+        experiment_id=experiment.experiment_id,
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
     )
-    print(f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow ...", flush=True)
-    for run_id in trials["run_id"]:
-        grid = last_grid(client, run_id)
-        if grid is not None:
-            data.last_grids[run_id] = grid
+    wanted = [data.metric, *(m for m in HISTORY_METRICS if m != data.metric)]
+    label = f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow"
+    for _, trial in tqdm(list(trials.iterrows()), desc=label, unit="trial", file=sys.stderr):
+        logged = [m for m in wanted if pd.notna(trial.get(f"metrics.{m}"))]
+        load_trial(client, data, trial, logged)
+    for artifact in client.list_artifacts(parent["run_id"], LATENT_FOLDER):
+        data.latent[Path(artifact.path).stem] = download(client, parent["run_id"], artifact.path)
     return data
+
+
+def load_trial(client: MlflowClient, data: SweepData, trial: pd.Series, metrics: list[str]) -> None:
+    """One trial's metric histories, its sample grids over training and its last mode histogram."""
+    run_id = trial["run_id"]
+    data.histories[run_id] = metric_history(client, run_id, metrics)
+    images = image_steps(client, run_id)
+    grids = images.get(names.SAMPLES_IMAGE, {})
+    data.grids[run_id] = [(step, download(client, run_id, grids[step])) for step in spread(sorted(grids), STRIP_FRAMES)]
+    histograms = images.get(names.MODES_IMAGE)
+    if histograms:
+        last = max(histograms)
+        data.mode_histograms[run_id] = (last, download(client, run_id, histograms[last]))

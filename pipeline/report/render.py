@@ -1,44 +1,86 @@
-"""Rank a sweep's trials and render them as one self-contained HTML file (images as data URIs)."""
+"""Rank a sweep's trials and render them as one self-contained HTML file (images as data URIs).
+
+The ranking value of a trial is the best value of the sweep's metric over its run (a GAN's last
+evaluation is often not its best); the final value stands beside it.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
 import math
 import os
+import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image
+from tqdm import tqdm
 
 from pipeline import metric_names as names
+from pipeline.report import plots
+from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
 from pipeline.run_keys import REASON_TAG, STATUS_TAG
 
-# Metrics shown in the leaderboard when the trials logged them, after the ranking metric.
+# Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
                  names.RECALL, names.DENSITY, names.COVERAGE, names.CLASS_SCORE, names.LOSS_D, names.LOSS_G,
                  names.D_ACC_REAL, names.D_ACC_FAKE)
+BEST, BEST_STEP, FINAL = "best", "best_step", "final"  # columns added to the trials for ranking
+OPEN_TRIALS = 5  # the top trials' sections start open; the rest are collapsed
+THUMBNAIL_WIDTH = 128  # pixels of a progression-strip frame
 
 
 @dataclass
-class Row:
+class TrialView:
     rank: int
     run_id: str
     name: str
     status: str
     reason: str
     params: list[str]
+    best: float | None
+    best_step: int | None
+    final: float | None
     metrics: list[float | None]
     step: int | None
-    grid: str | None  # data URI
+    link: str | None
+    grid: str | None = None  # data URIs from here on
+    strip: list[tuple[int, str]] = field(default_factory=list)
+    histogram: str | None = None
+    curves: str | None = None
+
+
+def add_ranking_values(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], metric: str, mode: str
+                       ) -> pd.DataFrame:
+    """Each trial's best value of `metric` over its run (and the step), and its final value."""
+    best, best_step, final = [], [], []
+    for _, trial in trials.iterrows():
+        history = histories.get(trial["run_id"], pd.DataFrame())
+        values = history[metric].dropna() if metric in history else pd.Series(dtype=float)
+        if values.empty:  # no history (a store that lost it): the final value is all there is
+            last = cell(trial, f"metrics.{metric}")
+            best.append(last)
+            best_step.append(None)
+            final.append(last)
+            continue
+        position = values.idxmin() if mode == "min" else values.idxmax()
+        best.append(float(values[position]))
+        best_step.append(int(history.loc[position, "step"]))
+        final.append(float(values.iloc[-1]))
+    return trials.assign(**{BEST: pd.Series(best, index=trials.index, dtype=float), BEST_STEP: best_step,
+                            FINAL: pd.Series(final, index=trials.index, dtype=float)})
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | None = None) -> pd.DataFrame:
-    """Trials best first by the final value of `metric`; trials without it come last. With `min_modes`,
-    trials that cover fewer modes rank after every trial that covers enough (search.min_modes)."""
-    column = f"metrics.{metric}"
+    """Trials best first by their ranking value (the `best` column, else the final `metric`); trials
+    without one come last. With `min_modes`, trials that cover fewer modes rank after every trial that
+    covers enough (search.min_modes)."""
+    column = BEST if BEST in trials else f"metrics.{metric}"
     if trials.empty or column not in trials:
         return trials.assign(rank=range(1, len(trials) + 1))
     ranked = trials.sort_values(column, ascending=mode == "min", na_position="last", kind="stable")
@@ -57,38 +99,84 @@ def trial_status(row: pd.Series) -> str:
     return str(cell(row, f"tags.{STATUS_TAG}") or str(row["status"]).lower())
 
 
-def png_data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def png_data_uri(png: bytes | None) -> str | None:
+    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def build_rows(data: SweepData, metric_columns: list[str]) -> list[Row]:
-    rows = []
-    for _, trial in rank_trials(data.trials, data.metric, data.mode, data.min_modes).iterrows():
-        step, grid = data.last_grids.get(trial["run_id"], (None, None))
-        rows.append(Row(
+def thumbnail(png: bytes) -> bytes:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    height = max(1, round(image.height * THUMBNAIL_WIDTH / image.width))
+    buffer = io.BytesIO()
+    image.resize((THUMBNAIL_WIDTH, height), Image.Resampling.LANCZOS).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_link(data: SweepData, run_id: str) -> str | None:
+    """The run's page in the MLflow UI, when the tracking store is a server a browser can open."""
+    if not data.tracking_uri.startswith(("http://", "https://")):
+        return None
+    return f"{data.tracking_uri.rstrip('/')}/#/experiments/{data.experiment_id}/runs/{run_id}"
+
+
+def build_views(data: SweepData, ranked: pd.DataFrame, metric_columns: list[str]) -> list[TrialView]:
+    views = []
+    rows = list(ranked.iterrows())
+    for _, trial in tqdm(rows, desc="Drawing trials", unit="trial", file=sys.stderr, disable=len(rows) < 10):
+        run_id = trial["run_id"]
+        frames = data.grids.get(run_id, [])
+        views.append(TrialView(
             rank=int(trial["rank"]),
-            run_id=trial["run_id"],
+            run_id=run_id,
             name=str(trial["run_name"]),
             status=trial_status(trial),
             reason=str(cell(trial, f"tags.{REASON_TAG}") or ""),
             params=[str(cell(trial, f"params.{key}") or "") for key in data.swept],
+            best=cell(trial, BEST),
+            best_step=cell(trial, BEST_STEP),
+            final=cell(trial, FINAL),
             metrics=[cell(trial, f"metrics.{m}") for m in metric_columns],
-            step=step,
-            grid=png_data_uri(grid) if grid else None,
+            step=frames[-1][0] if frames else None,
+            link=run_link(data, run_id),
+            grid=png_data_uri(frames[-1][1]) if frames else None,
+            strip=[(step, png_data_uri(thumbnail(png))) for step, png in frames],
+            histogram=png_data_uri(data.mode_histograms.get(run_id, (None, None))[1]),
+            curves=png_data_uri(plots.trial_curves(data.histories.get(run_id, pd.DataFrame()))),
         ))
-    return rows
+    return views
+
+
+def sweep_views(data: SweepData, ranked: pd.DataFrame) -> dict[str, object]:
+    """The charts over all trials, and the parameter importances."""
+    best = str(ranked.iloc[0]["run_name"]) if not ranked.empty and pd.notna(ranked.iloc[0].get(BEST)) else None
+    labelled = {str(t["run_name"]): data.histories.get(t["run_id"], pd.DataFrame()) for _, t in ranked.iterrows()}
+    importance = trials_to_importance(ranked, data.swept, BEST, data.mode) if BEST in ranked else None
+    return {
+        "curves": png_data_uri(plots.sweep_curves(labelled, data.metric, best)),
+        "against": png_data_uri(plots.metric_against_parameters(ranked, data.swept, BEST, data.metric)),
+        "parallel": png_data_uri(plots.parallel_coordinates(ranked, data.swept, BEST, data.metric, data.mode)),
+        "importance": importance,
+        "importance_chart": png_data_uri(plots.importance_chart(importance)) if importance else None,
+        "latent": {name: png_data_uri(png) for name, png in sorted(data.latent.items())},
+    }
 
 
 def render_html(data: SweepData) -> str:
     present = [m for m in SHOWN_METRICS if f"metrics.{m}" in data.trials]
-    metric_columns = [data.metric] + [m for m in present if m != data.metric]
+    metric_columns = [m for m in present if m != data.metric]
+    trials = add_ranking_values(data.trials, data.histories, data.metric, data.mode)
+    ranked = rank_trials(trials, data.metric, data.mode, data.min_modes)
     environment = Environment(loader=PackageLoader("pipeline.report"), autoescape=select_autoescape(["j2", "html"]))
     environment.filters["num"] = lambda v: "" if v is None else f"{v:.4g}"
+    print("Drawing the sweep's charts ...", file=sys.stderr, flush=True)
     return environment.get_template("report.html.j2").render(
         data=data,
-        rows=build_rows(data, metric_columns),
+        rows=build_views(data, ranked, metric_columns),
         metric_columns=metric_columns,
         floor=[data.floor.get(m) for m in metric_columns],
+        metric_floor=data.floor.get(data.metric),
+        sweep=sweep_views(data, ranked),
+        parent_link=run_link(data, data.parent["run_id"]),
+        open_trials=OPEN_TRIALS,
     )
 
 

@@ -1,0 +1,141 @@
+"""The report's charts, drawn with matplotlib (no pyplot: no global state, no display) as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from pipeline import metric_names as names
+
+DPI = 90
+LEGEND_MAX_TRIALS = 12  # more trials than this: the legend would hide the curves; the best is labelled
+
+
+def to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def numeric(values: pd.Series) -> pd.Series | None:
+    """Parameter values as numbers when every one is a number (MLflow params are strings), else None."""
+    converted = pd.to_numeric(values, errors="coerce")
+    return converted if converted.notna().all() else None
+
+
+def trial_curves(history: pd.DataFrame) -> bytes | None:
+    """One trial over steps: D and G losses; D's accuracy on real and fake; fid with modes beside it."""
+    panels = [(names.LOSS_D, names.LOSS_G), (names.D_ACC_REAL, names.D_ACC_FAKE), (names.FID,)]
+    panels = [[k for k in keys if k in history] for keys in panels]
+    if history.empty or not any(panels):
+        return None
+    figure = Figure(figsize=(10, 2.6))
+    axes = figure.subplots(1, 3)
+    for ax, keys, title in zip(axes, panels, ("losses", "D accuracy", "fid and modes"), strict=True):
+        for key in keys:
+            ax.plot(history["step"], history[key], marker=".", label=key)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if keys:
+            ax.legend(fontsize=7, loc="best")
+    if names.MODES in history:
+        twin = axes[2].twinx()
+        twin.plot(history["step"], history[names.MODES], color="tab:green", marker=".", label=names.MODES)
+        twin.set_ylabel(names.MODES, fontsize=8, color="tab:green")
+        twin.tick_params(labelsize=7)
+    return to_png(figure)
+
+
+def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | None) -> bytes | None:
+    """Every trial's metric over steps on one plot; the best trial drawn thick."""
+    drawn = {label: h for label, h in histories.items() if metric in h and h[metric].notna().any()}
+    if not drawn:
+        return None
+    figure = Figure(figsize=(7, 3.6))
+    ax = figure.subplots()
+    for label, history in drawn.items():
+        thick = label == best
+        ax.plot(history["step"], history[metric], linewidth=2.5 if thick else 1, alpha=1 if thick else 0.6,
+                label=label if thick or len(drawn) <= LEGEND_MAX_TRIALS else None, zorder=3 if thick else 2)
+    values = pd.concat([h[metric] for h in drawn.values()])
+    if metric in (names.FID, names.KID) and values.min() > 0 and values.max() / values.min() > 100:
+        ax.set_yscale("log")
+    ax.set(xlabel="step", ylabel=metric, title=f"{metric} over training, every trial")
+    ax.legend(fontsize=7, loc="best")
+    return to_png(figure)
+
+
+def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str, metric: str) -> bytes | None:
+    """The metric (each trial's ranking value) against each swept parameter; text values as categories."""
+    if not swept or trials[value].notna().sum() == 0:
+        return None
+    figure = Figure(figsize=(3.2 * len(swept), 3))
+    for ax, key in zip(np.atleast_1d(figure.subplots(1, len(swept))), swept, strict=True):
+        raw = trials[f"params.{key}"].astype(str)
+        number = numeric(raw)
+        if number is None:
+            categories = sorted(raw.unique())
+            ax.scatter(raw.map(categories.index), trials[value], alpha=0.7)
+            ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
+        else:
+            ax.scatter(number, trials[value], alpha=0.7)
+            if number.min() > 0 and number.max() / number.min() >= 100:
+                ax.set_xscale("log")
+        ax.set_xlabel(key, fontsize=8)
+        ax.set_ylabel(metric, fontsize=8)
+        ax.tick_params(labelsize=7)
+    return to_png(figure)
+
+
+def axis_values(raw: pd.Series) -> tuple[np.ndarray, str]:
+    """A parameter's values on a parallel-coordinates axis: numbers (log10 when they span 100x or more),
+    or the index of each text value among the sorted categories; with the axis' label suffix."""
+    number = numeric(raw)
+    if number is None:
+        categories = sorted(raw.unique())
+        return raw.map(categories.index).to_numpy(dtype=float), " (" + " < ".join(categories) + ")"
+    if number.min() > 0 and number.max() / number.min() >= 100:
+        return np.log10(number.to_numpy(dtype=float)), " (log10)"
+    return number.to_numpy(dtype=float), ""
+
+
+def parallel_coordinates(trials: pd.DataFrame, swept: list[str], value: str, metric: str, mode: str) -> bytes | None:
+    """One line per trial through its parameter values and its metric, each axis scaled to [0, 1];
+    the line's colour is the metric (yellow: best)."""
+    rows = trials[trials[value].notna()]
+    if not swept or rows.empty:
+        return None
+    axes_values = [axis_values(rows[f"params.{key}"].astype(str)) for key in swept]
+    matrix = np.stack([values for values, _ in axes_values] + [rows[value].to_numpy(dtype=float)], axis=1)
+    low, high = matrix.min(axis=0), matrix.max(axis=0)
+    scaled = (matrix - low) / np.where(high > low, high - low, 1.0)
+    goodness = 1 - scaled[:, -1] if mode == "min" else scaled[:, -1]
+    figure = Figure(figsize=(2.2 * (len(swept) + 1) + 1, 3.4))
+    ax = figure.subplots()
+    for line, good in sorted(zip(scaled, goodness, strict=True), key=lambda pair: pair[1]):  # best drawn last
+        ax.plot(range(matrix.shape[1]), line, color=colormaps["viridis"](good), alpha=0.8)
+    labels = [f"{key}{suffix}" for key, (_, suffix) in zip(swept, axes_values, strict=True)] + [metric]
+    ax.set_xticks(range(matrix.shape[1]), labels, fontsize=7, rotation=15)
+    ax.set_yticks([])
+    for x in range(matrix.shape[1]):
+        ax.axvline(x, color="#999", linewidth=0.8)
+        ax.annotate(f"{high[x]:.3g}", (x, 1.03), ha="center", fontsize=7)
+        ax.annotate(f"{low[x]:.3g}", (x, -0.09), ha="center", fontsize=7)
+    ax.set_title(f"parameters and {metric} of every trial (yellow: best)", fontsize=9, pad=14)
+    return to_png(figure)
+
+
+def importance_chart(importances: dict[str, float]) -> bytes:
+    figure = Figure(figsize=(5, 0.5 + 0.4 * len(importances)))
+    ax = figure.subplots()
+    keys = list(importances)[::-1]
+    ax.barh(keys, [importances[k] for k in keys], color="tab:blue")
+    ax.set_xlim(0, max(1e-9, max(importances.values())) * 1.15)
+    ax.set_xlabel("fANOVA importance (share of the metric's variance)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    return to_png(figure)
