@@ -14,7 +14,7 @@ from pipeline import metric_names as names
 from pipeline.evaluate import main as evaluate_main
 from pipeline.run_keys import ROLE_TAG, STATUS_TAG
 
-from .conftest import SEARCH_SPACES
+from .conftest import SEARCH_SPACES, trial_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +109,11 @@ def test_best_trial_is_a_registered_model_version(mlflow_server, sweep_on_server
 def test_report_reads_from_the_server(mlflow_server, sweep_on_server):
     workdir, result = sweep_on_server
     html = (workdir / "reports" / "ring8.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 2
+    assert html.count('alt="samples of ') == 2  # each trial's last sample picture, through the artifact proxy
+    assert 'alt="latent plane"' in html  # the best generator's latent map, drawn by the driver
+    client = MlflowClient(mlflow_server)
+    for run in trial_runs(client, "ring8"):  # each trial links to its run in the server's UI
+        assert f'href="{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"' in html
     assert f"open {mlflow_server}" in result.stdout
 
 
