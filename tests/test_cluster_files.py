@@ -4,12 +4,13 @@ shape and their sweep command (checked by the real CLI with --dry-run), the Slur
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import ray
 import yaml
+
+from pipeline.sweep import main as sweep_main
 
 from .conftest import ROOT
 
@@ -30,14 +31,14 @@ def sweep_arguments(command: str) -> list[str]:
     return words[3:]
 
 
-def check_sweep_command(command: str) -> None:
-    """The command a manifest runs, as the real CLI parses it (--dry-run: no Ray, no MLflow)."""
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", *sweep_arguments(command), "--dry-run"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+def check_sweep_command(command: str, monkeypatch) -> None:
+    """The command a manifest runs, through the real CLI's parsing and spec loading (--dry-run: no Ray,
+    no MLflow), run from the repository root as the manifests do."""
+    monkeypatch.chdir(ROOT)
+    assert sweep_main([*sweep_arguments(command), "--dry-run"]) == 0, command
 
 
-def test_kuberay_manifests():
+def test_kuberay_manifests(monkeypatch):
     cluster = yaml.safe_load((CLUSTER / "kuberay-raycluster.yaml").read_text())
     job = yaml.safe_load((CLUSTER / "kuberay-rayjob.yaml").read_text())
     assert (cluster["apiVersion"], cluster["kind"], job["apiVersion"], job["kind"]) == (
@@ -46,14 +47,14 @@ def test_kuberay_manifests():
         workers = spec["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
         assert workers["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert f"rayproject/ray:{spec['rayVersion']}-" in (CLUSTER / "Dockerfile").read_text()  # one Ray version
-    check_sweep_command(job["spec"]["entrypoint"])
+    check_sweep_command(job["spec"]["entrypoint"], monkeypatch)
 
 
-def test_documented_commands_parse():
+def test_documented_commands_parse(monkeypatch):
     for name in ("kuberay-raycluster.yaml", "aws.yaml"):
         text = (CLUSTER / name).read_text().replace("\\\n#", "")
         line = next(line for line in text.splitlines() if "python -m pipeline.sweep" in line)
-        check_sweep_command(line[line.index("python -m"):].rstrip('"'))
+        check_sweep_command(line[line.index("python -m"):].rstrip('"'), monkeypatch)
 
 
 def test_slurm_script_is_valid_bash_and_dockerfile_copies_what_exists():

@@ -22,7 +22,7 @@ from pipeline.tracking import CHECKPOINT_ARTIFACT
 from .conftest import SEARCH_SPACES
 
 pytestmark = pytest.mark.e2e
-STEPS, EVAL_EVERY = 160, 20
+STEPS, EVAL_EVERY = 120, 20
 
 
 def train_worker_pids() -> list[int]:

@@ -16,8 +16,9 @@ LEGEND_MAX_TRIALS = 12  # more trials than this: the legend would hide the curve
 
 
 def to_png(figure: Figure) -> bytes:
+    """One render: each chart sets its own margins (bbox_inches="tight" would render it twice)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 
@@ -34,7 +35,8 @@ def trial_curves(history: pd.DataFrame) -> bytes | None:
     if history.empty or not any(panels):
         return None
     figure = Figure(figsize=(10, 2.6))
-    axes = figure.subplots(1, 3)
+    axes = figure.subplots(1, 3, gridspec_kw={"wspace": 0.32})
+    figure.subplots_adjust(left=0.05, right=0.95, bottom=0.18, top=0.88)
     for ax, keys, title in zip(axes, panels, ("losses", "D accuracy", "fid and modes"), strict=True):
         for key in keys:
             ax.plot(history["step"], history[key], marker=".", label=key)
@@ -58,6 +60,7 @@ def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | No
         return None
     figure = Figure(figsize=(7, 3.6))
     ax = figure.subplots()
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.9)
     for label, history in drawn.items():
         thick = label == best
         ax.plot(history["step"], history[metric], linewidth=2.5 if thick else 1, alpha=1 if thick else 0.6,
@@ -72,9 +75,12 @@ def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | No
 
 def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str, metric: str) -> bytes | None:
     """The metric (each trial's ranking value) against each swept parameter; text values as categories."""
-    if not swept or trials[value].notna().sum() == 0:
+    trials = trials[trials[value].notna()]  # diverged trials have no value, and must not stretch the axes
+    if not swept or trials.empty:
         return None
     figure = Figure(figsize=(3.2 * len(swept), 3))
+    figure.subplots_adjust(left=0.55 / len(swept) + 0.02, right=0.98, bottom=0.22, top=0.95,
+                           wspace=0.45)
     for ax, key in zip(np.atleast_1d(figure.subplots(1, len(swept))), swept, strict=True):
         raw = trials[f"params.{key}"].astype(str)
         number = numeric(raw)
@@ -117,6 +123,7 @@ def parallel_coordinates(trials: pd.DataFrame, swept: list[str], value: str, met
     goodness = 1 - scaled[:, -1] if mode == "min" else scaled[:, -1]
     figure = Figure(figsize=(2.2 * (len(swept) + 1) + 1, 3.4))
     ax = figure.subplots()
+    figure.subplots_adjust(left=0.05, right=0.95, bottom=0.22, top=0.84)
     for line, good in sorted(zip(scaled, goodness, strict=True), key=lambda pair: pair[1]):  # best drawn last
         ax.plot(range(matrix.shape[1]), line, color=colormaps["viridis"](good), alpha=0.8)
     labels = [f"{key}{suffix}" for key, (_, suffix) in zip(swept, axes_values, strict=True)] + [metric]
@@ -131,8 +138,11 @@ def parallel_coordinates(trials: pd.DataFrame, swept: list[str], value: str, met
 
 
 def importance_chart(importances: dict[str, float]) -> bytes:
-    figure = Figure(figsize=(5, 0.5 + 0.4 * len(importances)))
+    height = 0.9 + 0.4 * len(importances)
+    figure = Figure(figsize=(5, height))
     ax = figure.subplots()
+    longest = max(len(key) for key in importances)
+    figure.subplots_adjust(left=min(0.6, 0.04 + 0.017 * longest), right=0.96, bottom=0.8 / height, top=0.95)
     keys = list(importances)[::-1]
     ax.barh(keys, [importances[k] for k in keys], color="tab:blue")
     ax.set_xlim(0, max(1e-9, max(importances.values())) * 1.15)
