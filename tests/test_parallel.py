@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -39,30 +40,16 @@ def join_group(rank: int, port: int) -> DataParallel:
     return DataParallel(rank, WORLD)
 
 
-def gradient_worker(rank: int, port: int, out: str) -> None:
+def gradient_and_steps_worker(rank: int, port: int, out: str) -> None:
+    """(1) One backward of a linear model on each rank's half batch, averaged. (2) Twenty GAN steps with
+    D dropout (different masks per worker): the weights must stay equal."""
     parallel = join_group(rank, port)
     torch.manual_seed(0)
     model, x = nn.Linear(3, 2), torch.randn(8, 3)  # the same model and global batch on both ranks
     model(x[parallel.shard(torch.arange(8))]).pow(2).mean().backward()
     parallel.average_gradients(model)
     torch.save([p.grad for p in model.parameters()], f"{out}/grads{rank}.pt")
-    dist.destroy_process_group()
 
-
-def test_averaged_half_batch_gradients_equal_the_full_batch_gradient(tmp_path):
-    spawn(gradient_worker, tmp_path)
-    torch.manual_seed(0)
-    model, x = nn.Linear(3, 2), torch.randn(8, 3)
-    model(x).pow(2).mean().backward()
-    full_batch = [p.grad for p in model.parameters()]
-    for rank in range(WORLD):
-        for got, want in zip(torch.load(tmp_path / f"grads{rank}.pt"), full_batch, strict=True):
-            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
-
-
-def steps_worker(rank: int, port: int, out: str) -> None:
-    """Twenty GAN steps with D dropout (different masks per worker): the weights must stay equal."""
-    parallel = join_group(rank, port)
     trial = tiny_spec("ring8", "trial.model.dropout=0.3", "trial.train.batch_size=64").trial
     dataset = load_dataset(trial.dataset)
     state = build_state(trial, dataset, torch.device("cpu"), parallel)
@@ -75,9 +62,25 @@ def steps_worker(rank: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
-def test_workers_keep_identical_weights(tmp_path):
-    spawn(steps_worker, tmp_path)
-    first, second = (torch.load(tmp_path / f"state{rank}.pt") for rank in range(WORLD))
+@pytest.fixture(scope="module")
+def two_worker_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("parallel")
+    spawn(gradient_and_steps_worker, out)  # one spawn for both checks: each costs seconds of start-up
+    return out
+
+
+def test_averaged_half_batch_gradients_equal_the_full_batch_gradient(two_worker_results):
+    torch.manual_seed(0)
+    model, x = nn.Linear(3, 2), torch.randn(8, 3)
+    model(x).pow(2).mean().backward()
+    full_batch = [p.grad for p in model.parameters()]
+    for rank in range(WORLD):
+        for got, want in zip(torch.load(two_worker_results / f"grads{rank}.pt"), full_batch, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_workers_keep_identical_weights(two_worker_results):
+    first, second = (torch.load(two_worker_results / f"state{rank}.pt") for rank in range(WORLD))
     assert first["batch"] == second["batch"] == 32  # the global batch of 64, split
     for a, b in zip(first["weights"], second["weights"], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
