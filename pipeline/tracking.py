@@ -346,6 +346,7 @@ def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
     run_id = find_trial_run(sweep, trial_id)
     if run_id is None:
         return None
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar for one small file is noise
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = sweep.client().download_artifacts(run_id, CHECKPOINT_ARTIFACT, folder)
