@@ -12,6 +12,8 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
+from pipeline.report.plots import log_scaled
+
 MIN_TRIALS = 4  # fewer finished trials than this say nothing about importance
 FANOVA_SEED = 0  # the forest is random: the same report twice gives the same numbers
 
@@ -23,7 +25,7 @@ def distribution_of(values: pd.Series) -> tuple[BaseDistribution, pd.Series] | N
     number = pd.to_numeric(values, errors="coerce")
     if number.notna().all():
         low, high = float(number.min()), float(number.max())
-        return FloatDistribution(low, high, log=low > 0 and high / low >= 100), number.astype(float)
+        return FloatDistribution(low, high, log=log_scaled(low, high)), number.astype(float)
     return CategoricalDistribution(sorted(values.unique())), values
 
 

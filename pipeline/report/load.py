@@ -53,10 +53,6 @@ class SweepData:
     mode_histograms: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> last (step, PNG)
     latent: dict[str, bytes] = field(default_factory=dict)  # 'plane', 'interpolation' -> PNG of the best trial
 
-    @property
-    def last_grids(self) -> dict[str, tuple[int, bytes]]:
-        return {run_id: frames[-1] for run_id, frames in self.grids.items() if frames}
-
 
 def runs_to_frame(runs: list[Run]) -> pd.DataFrame:
     """MLflow runs as rows, columns named as mlflow.search_runs names them."""
@@ -116,15 +112,6 @@ def spread(steps: list[int], count: int) -> list[int]:
 def download(client: MlflowClient, run_id: str, path: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
-
-
-def last_grid(client: MlflowClient, run_id: str, key: str = names.SAMPLES_IMAGE) -> tuple[int, bytes] | None:
-    """(step, PNG) of image `key` at the highest step logged, or None if the run logged none."""
-    steps = image_steps(client, run_id).get(key)
-    if not steps:
-        return None
-    last = max(steps)
-    return last, download(client, run_id, steps[last])
 
 
 def metric_history(client: MlflowClient, run_id: str, keys: list[str]) -> pd.DataFrame:

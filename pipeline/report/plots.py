@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from pipeline import metric_names as names
 
 DPI = 90
+LOG_SPAN = 100  # a positive range this wide (max / min) is drawn and modelled on a log scale
 LEGEND_MAX_TRIALS = 12  # more trials than this: the legend would hide the curves; the best is labelled
 
 
@@ -20,6 +21,11 @@ def to_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def log_scaled(low: float, high: float) -> bool:
+    """Values spanning two decades or more (learning rates, say) go on a log axis."""
+    return low > 0 and high / low >= LOG_SPAN
 
 
 def numeric(values: pd.Series) -> pd.Series | None:
@@ -66,7 +72,7 @@ def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | No
         ax.plot(history["step"], history[metric], linewidth=2.5 if thick else 1, alpha=1 if thick else 0.6,
                 label=label if thick or len(drawn) <= LEGEND_MAX_TRIALS else None, zorder=3 if thick else 2)
     values = pd.concat([h[metric] for h in drawn.values()])
-    if metric in (names.FID, names.KID) and values.min() > 0 and values.max() / values.min() > 100:
+    if metric in (names.FID, names.KID) and log_scaled(values.min(), values.max()):
         ax.set_yscale("log")
     ax.set(xlabel="step", ylabel=metric, title=f"{metric} over training, every trial")
     ax.legend(fontsize=7, loc="best")
@@ -90,7 +96,7 @@ def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str
             ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         else:
             ax.scatter(number, trials[value], alpha=0.7)
-            if number.min() > 0 and number.max() / number.min() >= 100:
+            if log_scaled(number.min(), number.max()):
                 ax.set_xscale("log")
         ax.set_xlabel(key, fontsize=8)
         ax.set_ylabel(metric, fontsize=8)
@@ -105,7 +111,7 @@ def axis_values(raw: pd.Series) -> tuple[np.ndarray, str]:
     if number is None:
         categories = sorted(raw.unique())
         return raw.map(categories.index).to_numpy(dtype=float), " (" + " < ".join(categories) + ")"
-    if number.min() > 0 and number.max() / number.min() >= 100:
+    if log_scaled(number.min(), number.max()):
         return np.log10(number.to_numpy(dtype=float)), " (log10)"
     return number.to_numpy(dtype=float), ""
 
