@@ -1,0 +1,186 @@
+"""Best metric reached against compute spent: random search, Optuna TPE, ASHA with TPE, and PBT.
+
+    python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 1 2 [--workdir /tmp/search-bench]
+    python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
+
+Every (method, seed) is a real sweep through `python -m pipeline.sweep` (Ray Tune, MLflow in one SQLite
+file in the workdir), named `DATASET-METHOD-sSEED`; sweeps already finished there are not run again,
+so an interrupted benchmark goes on where it stopped. Compute is counted in training steps: each
+evaluation a trial logs stands for `eval_every` steps, and a sweep's evaluations are replayed in the
+order of their MLflow timestamps, so the curve is "best fid so far" against "steps trained so far"
+over all of the sweep's trials together.
+
+Target (issue 8): ASHA with TPE reaches random search's final best with at most a third of random
+search's compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from pipeline.report.load import find_parent, search
+
+SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
+METRIC = "fid"  # continuous, unlike grid25's own ranking metric (modes), so the methods can be told apart
+STEPS = 1500  # per trial for random, TPE and ASHA's longest trials
+EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per full trial
+TRIALS = 12  # random and TPE
+ASHA_TRIALS = 24  # ASHA stops most trials after one evaluation, so it is given twice the trials
+PBT_POPULATION = 6  # trained twice as long as a random trial: the same compute as random search
+
+# What is searched, per dataset: both learning rates over two decades and D's dropout; on grid25
+# also the packing and minibatch-std remedies of its own spec.
+SPACES = {
+    "ring8": "{optim.g.lr: {log_uniform: [3.0e-5, 1.0e-2]}, optim.d.lr: {log_uniform: [3.0e-5, 1.0e-2]},"
+             " model.dropout: {uniform: [0.0, 0.6]}}",
+    "grid25": "{optim.g.lr: {log_uniform: [3.0e-5, 1.0e-2]}, optim.d.lr: {log_uniform: [3.0e-5, 1.0e-2]},"
+              " model.dropout: {uniform: [0.0, 0.6]}, model.pack: {choice: [1, 2, 4]},"
+              " model.minibatch_std: {choice: [false, true]}}",
+}
+PBT_MUTATIONS = ("{optim.g.lr: {log_uniform: [3.0e-5, 1.0e-2]}, optim.d.lr: {log_uniform: [3.0e-5, 1.0e-2]},"
+                 " model.dropout: {uniform: [0.0, 0.6]}}")
+METHODS = {
+    "random": [f"search.num_samples={TRIALS}", "search.algorithm=random", "scheduler={name: fifo}"],
+    "tpe": [f"search.num_samples={TRIALS}", "search.algorithm=optuna", "scheduler={name: fifo}"],
+    "asha_tpe": [f"search.num_samples={ASHA_TRIALS}", "search.algorithm=optuna",
+                 "scheduler={name: asha, grace_period: 1, reduction_factor: 3}"],
+    "pbt": [f"search.num_samples={PBT_POPULATION}", "search.algorithm=random", f"trial.train.steps={2 * STEPS}",
+            f"scheduler={{name: pbt, perturbation_interval: 2, quantile_fraction: 0.25, mutations: {PBT_MUTATIONS}}}"],
+}
+
+
+@dataclass
+class Curve:
+    """A sweep's best-so-far metric after each of its evaluations, with the steps trained by then."""
+    steps: list[int]
+    best: list[float]
+
+    def steps_to_reach(self, target: float) -> int | None:
+        return next((s for s, b in zip(self.steps, self.best, strict=True) if b <= target), None)
+
+
+def sweep_command(dataset: str, method: str, seed: int, workdir: Path) -> list[str]:
+    overrides = [f"metric={METRIC}", "mode=min", f"trial.train.steps={STEPS}", f"trial.train.eval_every={EVAL_EVERY}",
+                 f"trial.train.seed={seed}", f"search.seed={seed}", "search.max_concurrent=2",
+                 f"parameters={SPACES[dataset]}", *METHODS[method]]
+    command = [sys.executable, "-m", "pipeline.sweep", str(SPECS / f"{dataset}.yaml"),
+               "--tracking-uri", tracking_uri(workdir), "--experiment", f"{dataset}-{method}-s{seed}",
+               "--report-dir", str(workdir / "reports"), "--storage-path", str(workdir / "ray_results")]
+    for override in overrides:
+        command += ["--set", override]
+    return command
+
+
+def tracking_uri(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def finished(client: MlflowClient, experiment_name: str) -> bool:
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return False
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=1)
+    return bool(runs)
+
+
+def run_missing(dataset: str, seeds: list[int], workdir: Path) -> None:
+    client = MlflowClient(tracking_uri(workdir))
+    for seed in seeds:
+        for method in METHODS:
+            name = f"{dataset}-{method}-s{seed}"
+            if finished(client, name):
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] sweep {name}", flush=True)
+            started = time.perf_counter()
+            with open(workdir / f"{name}.log", "w") as log:
+                subprocess.run(sweep_command(dataset, method, seed, workdir), cwd=workdir, stdout=log,
+                               stderr=subprocess.STDOUT, check=True)
+            print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict]:
+    """The sweep's curve and its best trial's parameters and final metrics."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    parent = find_parent(client, experiment.experiment_id, None)
+    trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+    events = []
+    for run_id in trials["run_id"]:
+        events += [(m.timestamp, m.value, run_id) for m in client.get_metric_history(run_id, METRIC)]
+    events.sort()
+    steps, best, so_far, best_run = [], [], math.inf, None
+    for count, (_, value, run_id) in enumerate(events, start=1):
+        if math.isfinite(value) and value < so_far:
+            so_far, best_run = value, run_id
+        steps.append(count * EVAL_EVERY)
+        best.append(so_far)
+    row = trials[trials["run_id"] == best_run].iloc[0]
+    params = {k.removeprefix("params."): row[k] for k in row.index if k.startswith("params.") and row.notna()[k]}
+    finals = {k.removeprefix("metrics."): row[k] for k in row.index if k.startswith("metrics.") and row.notna()[k]}
+    return Curve(steps, best), {"run_id": best_run, "params": params, "metrics": finals}
+
+
+def summarize(dataset: str, seeds: list[int], workdir: Path) -> None:
+    client = MlflowClient(tracking_uri(workdir))
+    curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}") for m in METHODS for s in seeds}
+    print(f"\n{dataset}: best {METRIC} so far; compute in thousands of training steps\n")
+    print("| method | seed | trials' compute (k steps) | final best | compute to reach random's final best |")
+    print("|---|---:|---:|---:|---:|")
+    for method in METHODS:
+        for seed in seeds:
+            curve, _ = curves[(method, seed)]
+            random_curve = curves[("random", seed)][0]
+            reach = curve.steps_to_reach(random_curve.best[-1])
+            share = "never" if reach is None else f"{reach / 1000:.2f}k ({reach / random_curve.steps[-1]:.0%})"
+            print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.best[-1]:.4f} | {share} |")
+    best_method, best_seed = min(curves, key=lambda key: curves[key][0].best[-1])
+    overall = curves[(best_method, best_seed)][1]
+    print(f"\nBest trial of all: {best_method} seed {best_seed}, {METRIC} {overall['metrics'].get(METRIC)}")
+    print(json.dumps(overall, indent=1, default=str))
+    draw(curves, dataset, seeds, workdir / f"search_efficiency_{dataset}.png")
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}")
+
+
+def draw(curves: dict, dataset: str, seeds: list[int], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=100)
+    colours = dict(zip(METHODS, ("tab:gray", "tab:blue", "tab:red", "tab:green"), strict=True))
+    for (method, seed), (curve, _) in curves.items():
+        axis.step([s / 1000 for s in curve.steps], curve.best, where="post", color=colours[method],
+                  label=method if seed == seeds[0] else None, alpha=0.8)
+    axis.set(xlabel="training steps spent, all trials (thousands)", ylabel=f"best {METRIC} so far", yscale="log",
+             title=f"{dataset}: search efficiency, seeds {', '.join(map(str, seeds))}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out)
+    print(f"chart: {out}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(SPACES), required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/search-bench"))
+    parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if not args.summary_only:
+        run_missing(args.dataset, args.seeds, args.workdir)
+    summarize(args.dataset, args.seeds, args.workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
