@@ -15,12 +15,12 @@ import time
 
 import torch
 
-from pipeline.config import load_spec
 from pipeline.data import load_dataset
 from pipeline.gan import build_state, discriminator_step, generate, generator_step, state_to_checkpoint
 from pipeline.metrics import Evaluator
 from pipeline.metrics.classifier import cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
+from pipeline.spec_file import load_spec
 from pipeline.train import EVAL_NOISE_SEED, sample_picture
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import load_spec
 from pipeline.data import load_dataset
 from pipeline.gan import build_state, discriminator_step, generate, generator_step
+from pipeline.spec_file import load_spec
 from pipeline.tracking import SweepRun, TrialRun, open_sweep
 from pipeline.train import sample_picture
 

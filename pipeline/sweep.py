@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.config import ConfigError, SweepSpec, load_spec
+from pipeline.config import ConfigError, SweepSpec
+from pipeline.spec_file import load_spec
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline import metric_names as names
-from pipeline.config import ConfigError, EvalConfig, TrialConfig, load_spec
+from pipeline.config import ConfigError, EvalConfig, TrialConfig
 from pipeline.data import DatasetError, GanDataset, load_dataset
 from pipeline.gan import (
     advance_schedules,
@@ -36,6 +36,7 @@ from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.metrics.inception import load_fid_inception
 from pipeline.parallel import DataParallel
+from pipeline.spec_file import load_spec
 
 EVAL_NOISE_SEED = 2**31 - 1  # one fixed latent batch for every evaluation: the grids form a movie
 DIVERGED_LOSS = 1e6  # a mean loss past this means logits (or critic values) of that size: nothing learns there

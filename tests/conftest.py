@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import SweepSpec, load_spec
+from pipeline.config import SweepSpec
 from pipeline.run_keys import ROLE_TAG
+from pipeline.spec_file import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SPACES = ROOT / "search_spaces"

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from pipeline.config import ConfigError, load_spec, with_values
+from pipeline.config import ConfigError, with_values
+from pipeline.spec_file import load_spec
 
 from .conftest import ROOT, SEARCH_SPACES
 

@@ -5,8 +5,9 @@ network saved the way pytorch-fid's weights file is (a plain state dict)."""
 import pytest
 import torch
 
-from pipeline.config import ConfigError, load_spec
+from pipeline.config import ConfigError
 from pipeline.metrics.inception import FEATURE_DIM, FIDInception, inception_features, load_fid_inception
+from pipeline.spec_file import load_spec
 from pipeline.train import train
 
 from .conftest import SEARCH_SPACES

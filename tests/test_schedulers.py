@@ -5,9 +5,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
-from pipeline.config import ConfigError, load_spec
+from pipeline.config import ConfigError
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
 from pipeline.search_space import CollapseStopper, scheduler, search_algorithm
+from pipeline.spec_file import load_spec
 from pipeline.tracking import TrialRun, mark_stopped, open_sweep
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs

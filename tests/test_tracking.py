@@ -6,8 +6,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import load_spec
 from pipeline.run_keys import METRIC_TAG, ROLE_TAG, SWEPT_PARAM, TRIAL_ID_TAG
+from pipeline.spec_file import load_spec
 from pipeline.tracking import TrialRun, open_sweep, resolve_tracking_uri, with_retries
 
 from .conftest import SEARCH_SPACES

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from pipeline.config import load_spec, with_values
+from pipeline.config import with_values
 from pipeline.data import load_dataset
 from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step
+from pipeline.spec_file import load_spec
 from pipeline.train import Diverged, train
 
 from .conftest import SEARCH_SPACES, tiny_spec
