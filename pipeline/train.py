@@ -20,6 +20,7 @@ from pipeline import metric_names as names
 from pipeline.config import ConfigError, EvalConfig, TrialConfig
 from pipeline.data import DatasetError, GanDataset, load_dataset
 from pipeline.gan import (
+    GanState,
     advance_schedules,
     apply_hyperparameters,
     build_state,
@@ -87,7 +88,7 @@ def train(
     """
     device = torch.device(device)
     dataset = load_dataset(config.dataset)
-    main = parallel is None or parallel.is_main
+    main = parallel is None or parallel.is_main  # only rank 0 evaluates
     evaluator = build_evaluator(config.eval, dataset, classifier) if main else None
     real_points = dataset.points.to(device)
     state = build_state(config, dataset, device, parallel)
@@ -111,19 +112,34 @@ def train(
         if state.step % config.train.eval_every == 0 or state.step == config.train.steps:
             means = totals / steps_since_eval
             metrics = losses_to_metrics(parallel.mean(means) if parallel else means)
-            samples = generate(state.generator, eval_noise) if main else None
-            finite = bool(torch.isfinite(samples).all()) if main else True
-            if not (parallel.main_says(finite, device) if parallel else finite):
-                raise Diverged(f"the generator's samples hold NaN or infinite values at step {state.step}")
-            images, saved = {}, None
-            if main:
-                metrics.update(evaluator.evaluate(samples))
-                images = evaluation_pictures(samples, dataset, evaluator)
-                saved = state_to_checkpoint(state, config, dataset.sample_shape)
-            reporter.report(state.step, metrics, images, saved)
+            evaluate_and_report(state, config, dataset, evaluator, eval_noise, metrics, reporter)
             totals.zero_()
             steps_since_eval = 0
     return metrics
+
+
+def evaluate_and_report(
+    state: GanState,
+    config: TrialConfig,
+    dataset: GanDataset,
+    evaluator: Evaluator | None,
+    eval_noise: torch.Tensor,
+    metrics: dict[str, float],
+    reporter: Reporter,
+) -> None:
+    """One evaluation: rank 0 (the evaluator's holder) samples, scores, draws and checkpoints; every
+    rank stops together if its samples are not finite, and every rank reports (`metrics` gains the scores)."""
+    parallel, device = state.parallel, eval_noise.device
+    samples = generate(state.generator, eval_noise) if evaluator else None
+    finite = bool(torch.isfinite(samples).all()) if evaluator else True
+    if not (parallel.main_says(finite, device) if parallel else finite):
+        raise Diverged(f"the generator's samples hold NaN or infinite values at step {state.step}")
+    images, saved = {}, None
+    if evaluator:
+        metrics.update(evaluator.evaluate(samples))
+        images = evaluation_pictures(samples, dataset, evaluator)
+        saved = state_to_checkpoint(state, config, dataset.sample_shape)
+    reporter.report(state.step, metrics, images, saved)
 
 
 def evaluation_pictures(samples: torch.Tensor, dataset: GanDataset, evaluator: Evaluator) -> dict[str, np.ndarray]:
