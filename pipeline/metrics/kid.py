@@ -26,8 +26,8 @@ def as_float64(features: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
 
 def polynomial_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """k(x, y) = (x.y / d + 1)^3 for every pair of rows."""
-    kernel = a @ b.T / a.shape[1] + 1
-    return kernel * kernel * kernel
+    kernel = torch.addmm(torch.ones((), dtype=a.dtype), a, b.T, alpha=1 / a.shape[1])
+    return kernel.pow_(3)  # in place: on 2500 x 2500 the temporaries, not the arithmetic, cost the time
 
 
 def polynomial_mmd2_unbiased(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> float:
