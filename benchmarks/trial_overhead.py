@@ -41,34 +41,44 @@ def pipeline_steps(trial, dataset, steps: int) -> float:
     return time.perf_counter() - started
 
 
-def bare_steps(trial, dataset, steps: int) -> float:
+class BareLoop:
     """The same GAN written as the plain PyTorch loop of a tutorial (non-saturating loss, Adam)."""
-    torch.manual_seed(trial.train.seed)
-    generator, discriminator = build_models(trial.model, dataset.sample_shape)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=trial.optim.g.lr,
-                             betas=(trial.optim.g.beta1, trial.optim.g.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=trial.optim.d.lr,
-                             betas=(trial.optim.d.beta1, trial.optim.d.beta2))
-    batch, latent = trial.train.batch_size, trial.model.latent_dim
-    order, position = torch.randperm(len(dataset)), 0
-    started = time.perf_counter()
-    for _ in range(steps):
-        if position + batch > len(dataset):
-            order, position = torch.randperm(len(dataset)), 0
-        real = dataset.points[order[position : position + batch]]
-        position += batch
-        with torch.no_grad():
-            fake = generator(torch.randn(batch, latent))
-        real_out, fake_out = discriminator(real), discriminator(fake)
-        loss_d = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        loss_g = softplus(-discriminator(generator(torch.randn(batch, latent)))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-    return time.perf_counter() - started
+
+    def __init__(self, trial, dataset):
+        torch.manual_seed(trial.train.seed)
+        self.generator, self.discriminator = build_models(trial.model, dataset.sample_shape)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=trial.optim.g.lr,
+                                      betas=(trial.optim.g.beta1, trial.optim.g.beta2))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=trial.optim.d.lr,
+                                      betas=(trial.optim.d.beta1, trial.optim.d.beta2))
+        self.points, self.batch, self.latent = dataset.points, trial.train.batch_size, trial.model.latent_dim
+        self.order, self.position = torch.randperm(len(self.points)), 0
+
+    def run(self, steps: int) -> float:
+        """Seconds for `steps` more steps."""
+        batch, latent, generator, discriminator = self.batch, self.latent, self.generator, self.discriminator
+        started = time.perf_counter()
+        for _ in range(steps):
+            if self.position + batch > len(self.points):
+                self.order, self.position = torch.randperm(len(self.points)), 0
+            real = self.points[self.order[self.position : self.position + batch]]
+            self.position += batch
+            with torch.no_grad():
+                fake = generator(torch.randn(batch, latent))
+            real_out, fake_out = discriminator(real), discriminator(fake)
+            loss_d = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            loss_g = softplus(-discriminator(generator(torch.randn(batch, latent)))).mean()
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+        return time.perf_counter() - started
+
+
+def bare_steps(trial, dataset, steps: int) -> float:
+    return BareLoop(trial, dataset).run(steps)
 
 
 def main() -> None:

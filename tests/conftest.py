@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import SweepSpec
@@ -51,13 +56,53 @@ def trial_runs(client: MlflowClient, experiment_name: str) -> list:
     return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def kill_session(session_id: int, timeout: float = 60) -> None:
+    """SIGKILL every live process of a session: one started with start_new_session=True and all that it
+    started (a Ray node's daemons and workers included). Stops one Ray instance; `ray stop` would stop
+    every Ray instance on the machine, the other pytest-xdist worker's too. Linux (/proc)."""
+    deadline = time.monotonic() + timeout
+    while members := session_members(session_id):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"processes {members} of session {session_id} outlived SIGKILL")
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
+def session_members(session_id: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        try:
+            state, _, _, session = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+        except (OSError, ValueError):  # not a process, or one that just ended
+            continue
+        if int(session) == session_id and state != "Z":  # a zombie is dead, only not yet reaped
+            members.append(int(entry.name))
+    return members
+
+
 @pytest.fixture(scope="session")
 def diverging_grid25_sweep(tmp_path_factory) -> tuple[Path, MlflowClient]:
     """Issue 3's packed grid25 sweep, one trial of which explodes (d.lr 1000): shared by the trial-core
-    test and the report's browser test, so CI runs it once."""
-    workdir = tmp_path_factory.mktemp("grid25")
-    client, _ = run_sweep(
-        workdir, "grid25.yaml", "trial.model.pack=2", "trial.train.steps=200", "trial.train.eval_every=100",
-        "trial.eval.samples=500", "parameters={optim.d.lr: {grid: [1.0e-3, 1000]}}",
-    )
-    return workdir, client
+    test and the report's browser test, so CI runs it once, also when they run in two pytest-xdist
+    workers (the first to need it runs it under a lock; the other waits and reads the same store)."""
+    base = tmp_path_factory.getbasetemp()
+    workdir = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "grid25-shared"
+    with FileLock(f"{workdir}.lock"):
+        if not (workdir / "done").exists():
+            workdir.mkdir(exist_ok=True)
+            run_sweep(
+                workdir, "grid25.yaml", "trial.model.pack=2", "trial.train.steps=200", "trial.train.eval_every=100",
+                "trial.eval.samples=500", "parameters={optim.d.lr: {grid: [1.0e-3, 1000]}}",
+            )
+            (workdir / "done").touch()
+    return workdir, MlflowClient(f"sqlite:///{workdir / 'ml.db'}")

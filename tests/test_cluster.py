@@ -2,10 +2,11 @@
 and a worker node stopped mid-sweep loses no trial."""
 
 import os
-import signal
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -14,34 +15,46 @@ from mlflow.tracking import MlflowClient
 from pipeline import metric_names as names
 from pipeline.run_keys import NODE_TAG, STATUS_TAG
 
-from .conftest import ROOT, SEARCH_SPACES
+from .conftest import ROOT, SEARCH_SPACES, free_port, kill_session
 
 pytestmark = pytest.mark.e2e
 LOOPBACK_CLUSTER = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # as cluster/local.sh
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+
+def start_node(*args: str) -> subprocess.Popen:
+    """`ray start ... --block` in a session of its own: the node lives as long as this process, and
+    killing the session takes the node away (or tears it down) without touching other Ray instances."""
+    return subprocess.Popen(["ray", "start", *args, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+                             "--disable-usage-stats", "--block"], env=LOOPBACK_CLUSTER,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 @pytest.fixture
 def two_node_cluster():
     port = free_port()
-    subprocess.run(["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
-                    "--include-dashboard", "false", "--disable-usage-stats"],
-                   env=LOOPBACK_CLUSTER, check=True, capture_output=True, timeout=120)
-    worker = subprocess.Popen(  # --block: this process owns the node, so the test can take it away
-        ["ray", "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-         "--disable-usage-stats", "--block"],
-        env=LOOPBACK_CLUSTER, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    # Its own temp dir: `ray start --head` records its address there, where a plain ray.init() of a
+    # test running beside this one (pytest-xdist) would otherwise find it and join this cluster.
+    temp_dir = tempfile.mkdtemp(prefix="ray-c", dir="/tmp")  # short: Ray's socket paths live under it
+    head = start_node("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp_dir)
+    wait_for_port(port, timeout=120)
+    worker = start_node("--address", f"127.0.0.1:{port}")
     time.sleep(8)  # the worker node registers with the head
     yield f"127.0.0.1:{port}", worker
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGKILL)
-    subprocess.run(["ray", "stop", "--force"], env=LOOPBACK_CLUSTER, capture_output=True, timeout=120)
+    for node in (worker, head):
+        kill_session(node.pid)
+        node.wait()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_local_sh_is_valid_bash():
@@ -68,7 +81,7 @@ def test_worker_node_lost_mid_sweep_loses_no_trial(two_node_cluster, tmp_path):
             break
         time.sleep(0.5)
     assert len(nodes) == 2, "the trials did not spread over both nodes"
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker node and its trial's process die at once
+    kill_session(worker.pid)  # the worker node and its trial's process die at once
     output, _ = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, output[-4000:]
     runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")

@@ -4,8 +4,6 @@ follows the 1-worker run with the same global batch."""
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 import torch
@@ -18,16 +16,11 @@ from pipeline.data import load_dataset
 from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step, real_batch
 from pipeline.parallel import DataParallel
 from pipeline.train import train
-from tests.conftest import tiny_spec
+from tests.conftest import free_port, tiny_spec
 
 WORLD = 2
 RING8 = ["trial.train.steps=300", "trial.train.eval_every=50", "trial.train.batch_size=128", "trial.eval.samples=1000"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def spawn(worker, out) -> None:

@@ -1,8 +1,6 @@
 """The sweep's driver killed mid-sweep, then `--resume`: the sweep completes under the same parent run,
 and the trial that had finished does not run again."""
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import metric_names as names
 from pipeline.run_keys import STATUS_TAG
 
-from .conftest import SEARCH_SPACES, trial_runs
+from .conftest import SEARCH_SPACES, kill_session, trial_runs
 
 pytestmark = pytest.mark.e2e
 OVERRIDES = ["trial.train.steps=600", "trial.train.eval_every=200", "trial.eval.samples=500",
@@ -41,9 +39,8 @@ def test_killed_driver_then_resume(tmp_path):
             break
         time.sleep(0.3)
     assert driver.poll() is None, "the sweep ended before it could be interrupted"
-    os.killpg(driver.pid, signal.SIGKILL)
+    kill_session(driver.pid)  # the driver and the local Ray it started, as a crash or `kill -9` would
     driver.wait()
-    subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)  # the killed driver's local Ray
     (finished,) = done
     history_before = [m.step for m in client.get_metric_history(finished.info.run_id, names.FID)]
 

@@ -1,6 +1,5 @@
 """Sweeps against a real `mlflow server` on loopback: HTTP, SQLite backend, proxied artifacts."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pipeline import metric_names as names
 from pipeline.evaluate import main as evaluate_main
 from pipeline.run_keys import ROLE_TAG, STATUS_TAG
 
-from .conftest import SEARCH_SPACES, trial_runs
+from .conftest import SEARCH_SPACES, free_port, trial_runs
 
 pytestmark = pytest.mark.e2e
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(root, port):

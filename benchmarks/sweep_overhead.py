@@ -1,0 +1,109 @@
+"""Sweep overhead: the wall time of an 8-trial sweep (`python -m pipeline.sweep`: Ray Tune, MLflow,
+checkpoints, the report) against the same 8 trials as bare PyTorch loops in plain processes, 2 at a
+time in both (2 cores, one thread a trial).
+
+    python benchmarks/sweep_overhead.py [--steps 1000 3000] [--workdir /tmp/sweep-overhead]
+
+The 8 trials: ring8's spec over a 2 x 2 x 2 grid of both learning rates and D's dropout. The bare
+loops come twice: training alone, and training with the same evaluations (the pipeline's metric
+functions on the same sample count every eval_every steps), which any honest study also runs. Two
+trial lengths separate the sweep's fixed cost (start-up, report) from its per-step cost, which
+gives the trial length at which the sweep is within 1.10x of the bare loops.
+
+Target (issue 8): at most 1.10x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from trial_overhead import BareLoop  # this folder's: the script's own directory is on sys.path
+
+from pipeline.config import with_values
+from pipeline.data import load_dataset
+from pipeline.gan import generate
+from pipeline.metrics import Evaluator
+from pipeline.search_space import grid_points
+from pipeline.spec_file import load_spec
+
+SPEC = Path(__file__).resolve().parents[1] / "search_spaces" / "ring8.yaml"
+GRID = "{optim.g.lr: {grid: [3.0e-4, 1.0e-3]}, optim.d.lr: {grid: [3.0e-4, 1.0e-3]}, model.dropout: {grid: [0.0, 0.3]}}"
+PARALLEL = 2  # trials at once: the machine's cores, one thread each
+EVAL_EVERY = 250  # ring8's own
+
+
+def overrides(steps: int) -> list[str]:
+    return [f"trial.train.steps={steps}", f"trial.train.eval_every={EVAL_EVERY}", f"parameters={GRID}",
+            f"search.max_concurrent={PARALLEL}", "resources.cpus_per_worker=1"]
+
+
+def sweep_seconds(steps: int, workdir: Path) -> float:
+    folder = workdir / f"sweep-{steps}"
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pipeline.sweep", str(SPEC), "--tracking-uri", f"sqlite:///{folder / 'ml.db'}"]
+    for override in overrides(steps):
+        command += ["--set", override]
+    started = time.perf_counter()
+    with open(folder / "sweep.log", "w") as log:
+        subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - started
+
+
+def bare_trial(args: tuple[dict, bool]) -> None:
+    """One trial as the plain loop of a tutorial (trial_overhead.py's), optionally evaluated."""
+    values, evaluate = args
+    torch.set_num_threads(1)
+    trial = with_values(load_spec(SPEC).trial, values)
+    dataset = load_dataset(trial.dataset)
+    evaluator = Evaluator(dataset, trial.eval.samples) if evaluate else None
+    loop = BareLoop(trial, dataset)
+    for _ in range(trial.train.steps // trial.train.eval_every):
+        loop.run(trial.train.eval_every)
+        if evaluator:
+            evaluator.evaluate(generate(loop.generator, torch.randn(trial.eval.samples, trial.model.latent_dim)))
+
+
+def bare_seconds(steps: int, evaluate: bool) -> float:
+    points = grid_points(load_spec(SPEC, overrides(steps)))
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(PARALLEL) as pool:
+        pool.map(bare_trial, [(point, evaluate) for point in points], chunksize=1)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs=2, default=[1000, 3000], metavar=("SHORT", "LONG"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sweep-overhead"))
+    args = parser.parse_args()
+    print(f"{platform.machine()}, Python {platform.python_version()}, {PARALLEL} trials at a time")
+    print("| steps per trial | bare loops (s) | bare loops + evaluations (s) | sweep (s) | sweep / bare "
+          "| sweep / bare + evaluations |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for steps in args.steps:
+        bare, evaluated = bare_seconds(steps, evaluate=False), bare_seconds(steps, evaluate=True)
+        sweep = sweep_seconds(steps, args.workdir)
+        rows.append((bare, evaluated, sweep))
+        print(f"| {steps} | {bare:.1f} | {evaluated:.1f} | {sweep:.1f} | {sweep / bare:.2f} "
+              f"| {sweep / evaluated:.2f} |", flush=True)
+    (_, short_eval, short_sweep), (_, long_eval, long_sweep) = rows
+    per_step = (long_sweep - short_sweep) / (long_eval - short_eval)  # sweep seconds per bare(+eval) second
+    fixed = short_sweep - per_step * short_eval
+    print(f"\nsweep = {fixed:.0f} s fixed + {per_step:.3f} x bare-with-evaluations time")
+    if per_step < 1.10:
+        needed = fixed / (1.10 - per_step)
+        print(f"within 1.10x once the bare trials (with evaluations) take {needed:.0f} s of wall time "
+              f"({needed * PARALLEL / 8:.0f} s per trial)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
