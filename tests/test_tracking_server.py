@@ -124,6 +124,11 @@ def test_unreachable_server_fails_before_any_trial(tmp_path):
     assert time.monotonic() - started < 60
 
 
+def evaluations_reported(workdir) -> int:
+    """Results the sweep's trials have given Tune (each written after its MLflow logging was tried)."""
+    return sum(len(path.read_text().splitlines()) for path in workdir.glob("ray_results/*/*/result.json"))
+
+
 def test_server_down_mid_sweep_loses_nothing(tmp_path):
     port, root = free_port(), tmp_path / "server"
     root.mkdir()
@@ -145,7 +150,9 @@ def test_server_down_mid_sweep_loses_nothing(tmp_path):
                 break
             time.sleep(0.5)
         stop_server(server)
-        time.sleep(5)  # the trial trains on and keeps what it cannot send
+        deadline = time.monotonic() + 300
+        while evaluations_reported(tmp_path) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the trial trains on, meets the outage at its 3rd evaluation and keeps it to send later
         server = start_server(root, port)
         output, _ = sweep.communicate(timeout=500)
     finally:
