@@ -1,0 +1,87 @@
+"""Quality found: one configuration retrained with 10 seeds, beside PacGAN's published table.
+
+    python benchmarks/quality.py --dataset ring8 --set optim.g.lr=0.001 --set optim.d.lr=0.0003 ...
+    python benchmarks/quality.py --dataset grid25 --set model.pack=2 ... [--steps 3000]
+
+The configuration is the dataset's shipped spec with the given trial keys set (the best trial of
+benchmarks/search_efficiency.py, for issue 8); the 10 seeds run as one sweep over
+`trial.train.seed` through `python -m pipeline.sweep` (Ray Tune, MLflow in the workdir). Each seed's
+last evaluation gives modes, high-quality fraction and reverse KL, measured as in PacGAN (Lin et al.
+2018, table 1): 2,500 samples, a sample is high quality within 3 standard deviations of its nearest
+mode, a mode is covered by high-quality samples (see pipeline/metrics/modes.py for the one
+difference: our reverse KL assigns every sample to its nearest mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from pipeline import metric_names as names
+from pipeline.report.load import find_parent, search
+
+SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
+SEEDS = list(range(10))
+# PacGAN's best rows (Lin et al. 2018, table 1): modes, high-quality samples, reverse KL.
+PACGAN = {
+    "ring8": ("PacGAN2", 7.9, 0.956, 0.07),
+    "grid25": ("PacGAN4", 24.8, 0.936, 0.04),
+}
+
+
+def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) -> str:
+    experiment = f"quality-{dataset}"
+    command = [sys.executable, "-m", "pipeline.sweep", str(SPECS / f"{dataset}.yaml"),
+               "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--experiment", experiment,
+               "--report-dir", str(workdir / "reports"), "--storage-path", str(workdir / "ray_results"),
+               "--set", f"trial.train.steps={steps}", "--set", "search={algorithm: grid, max_concurrent: 2}",
+               "--set", "scheduler={name: fifo}", "--set", f"parameters={{train.seed: {{grid: {SEEDS}}}}}"]
+    for key in trial_keys:
+        command += ["--set", f"trial.{key}"]
+    with open(workdir / f"{experiment}.log", "w") as log:
+        subprocess.run(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return experiment
+
+
+def final_metrics(tracking_uri: str, experiment_name: str) -> list[dict[str, float]]:
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    parent = find_parent(client, experiment.experiment_id, None)
+    trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+    keys = (names.MODES, names.HQ_FRACTION, names.MODE_KL, names.FID)
+    return [{key: float(row[f"metrics.{key}"]) for key in keys} for _, row in trials.iterrows()]
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.3g} +- {statistics.stdev(values):.2g}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(PACGAN), required=True)
+    parser.add_argument("--set", dest="trial_keys", action="append", default=[], metavar="KEY=VALUE",
+                        help="a trial key of the configuration, e.g. --set optim.d.lr=0.0003 (repeatable)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/quality-bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    experiment = run_seeds(args.dataset, args.trial_keys, args.steps, args.workdir)
+    rows = final_metrics(f"sqlite:///{args.workdir / 'mlflow.db'}", experiment)
+    name, modes, hq, kl = PACGAN[args.dataset]
+    print(f"{args.dataset}, {len(rows)} seeds, {args.steps} steps, configuration: {' '.join(args.trial_keys)}\n")
+    print("| | modes | high-quality samples | reverse KL | fid |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| ours, mean +- sd | {mean_sd([r[names.MODES] for r in rows])} | "
+          f"{mean_sd([r[names.HQ_FRACTION] for r in rows])} | {mean_sd([r[names.MODE_KL] for r in rows])} | "
+          f"{mean_sd([r[names.FID] for r in rows])} |")
+    print(f"| {name} (published) | {modes} | {hq:.1%} | {kl} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
