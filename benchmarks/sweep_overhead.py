@@ -56,11 +56,11 @@ def sweep_seconds(steps: int, workdir: Path) -> float:
     return time.perf_counter() - started
 
 
-def bare_trial(args: tuple[dict, bool]) -> None:
+def bare_trial(args: tuple[dict, int, bool]) -> None:
     """One trial as the plain loop of a tutorial (trial_overhead.py's), optionally evaluated."""
-    values, evaluate = args
+    values, steps, evaluate = args
     torch.set_num_threads(1)
-    trial = with_values(load_spec(SPEC).trial, values)
+    trial = with_values(load_spec(SPEC, overrides(steps)).trial, values)
     dataset = load_dataset(trial.dataset)
     evaluator = Evaluator(dataset, trial.eval.samples) if evaluate else None
     loop = BareLoop(trial, dataset)
@@ -74,7 +74,7 @@ def bare_seconds(steps: int, evaluate: bool) -> float:
     points = grid_points(load_spec(SPEC, overrides(steps)))
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(PARALLEL) as pool:
-        pool.map(bare_trial, [(point, evaluate) for point in points], chunksize=1)
+        pool.map(bare_trial, [(point, steps, evaluate) for point in points], chunksize=1)
     return time.perf_counter() - started
 
 
