@@ -2,7 +2,7 @@
 between evaluations: its batch sampler, D and G steps with their loss bookkeeping, lr schedules)
 against a bare PyTorch loop with the same models, data, batch size, optimizers and loss, side by side.
 
-    python benchmarks/trial_overhead.py [--steps 300] [--repeats 3]
+    python benchmarks/trial_overhead.py [--steps 300] [--repeats 3] [--specs search_spaces/ring8.yaml]
 
 Target (issue 8): pipeline / bare >= 0.97 outside evaluation steps. One thread, as a trial with
 cpus_per_worker 1 runs; the two loops alternate, and each figure is the median of the repeats.
@@ -85,12 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--specs", nargs="+", default=list(SPECS))
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{platform.machine()}, torch {torch.__version__}, 1 thread, {args.steps} steps, median of {args.repeats}")
     print("| spec | bare loop (steps/s) | pipeline (steps/s) | pipeline / bare |")
     print("|---|---:|---:|---:|")
-    for path in SPECS:
+    for path in args.specs:
         trial = load_spec(path).trial
         assert trial.train.loss == "ns" and trial.optim.g.name == trial.optim.d.name == "adam", path
         dataset = load_dataset(trial.dataset)
