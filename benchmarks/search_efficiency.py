@@ -64,6 +64,7 @@ class Curve:
     """A sweep's best-so-far metric after each of its evaluations, with the steps trained by then."""
     steps: list[int]
     best: list[float]
+    wall_seconds: float  # the sweep's parent run, start to end: trials, start-up and Tune's bookkeeping
 
     def steps_to_reach(self, target: float) -> int | None:
         return next((s for s, b in zip(self.steps, self.best, strict=True) if b <= target), None)
@@ -126,7 +127,8 @@ def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict
     row = trials[trials["run_id"] == best_run].iloc[0]
     params = {k.removeprefix("params."): row[k] for k in row.index if k.startswith("params.") and row.notna()[k]}
     finals = {k.removeprefix("metrics."): row[k] for k in row.index if k.startswith("metrics.") and row.notna()[k]}
-    return Curve(steps, best), {"run_id": best_run, "params": params, "metrics": finals}
+    wall = (client.get_run(parent["run_id"]).info.end_time - parent["start_time"]) / 1000
+    return Curve(steps, best, wall), {"run_id": best_run, "params": params, "metrics": finals}
 
 
 def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
@@ -154,15 +156,17 @@ def summarize(dataset: str, seeds: list[int], workdir: Path) -> None:
     client = MlflowClient(tracking_uri(workdir))
     curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}") for m in METHODS for s in seeds}
     print(f"\n{dataset}: best {METRIC} so far; compute in thousands of training steps\n")
-    print("| method | seed | trials' compute (k steps) | final best | compute to reach random's final best |")
-    print("|---|---:|---:|---:|---:|")
+    print("| method | seed | trials' compute (k steps) | sweep wall (s) | final best "
+          "| compute to reach random's final best |")
+    print("|---|---:|---:|---:|---:|---:|")
     for method in METHODS:
         for seed in seeds:
             curve, _ = curves[(method, seed)]
             random_curve = curves[("random", seed)][0]
             reach = curve.steps_to_reach(random_curve.best[-1])
             share = "never" if reach is None else f"{reach / 1000:.2f}k ({reach / random_curve.steps[-1]:.0%})"
-            print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.best[-1]:.4f} | {share} |")
+            print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.wall_seconds:.0f} "
+                  f"| {curve.best[-1]:.4f} | {share} |")
     best_method, best_seed = min(curves, key=lambda key: curves[key][0].best[-1])
     overall = curves[(best_method, best_seed)][1]
     print(f"\nBest trial of all by {METRIC}: {best_method} seed {best_seed}")
