@@ -29,6 +29,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from pipeline.report.load import find_parent, search
+from pipeline.run_keys import ROLE_PARENT, ROLE_TAG
 
 SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
 METRIC = "fid"  # continuous, unlike grid25's own ranking metric (modes), so the methods can be told apart
@@ -49,6 +50,8 @@ SPACES = {
 }
 PBT_MUTATIONS = ("{optim.g.lr: {log_uniform: [3.0e-5, 1.0e-2]}, optim.d.lr: {log_uniform: [3.0e-5, 1.0e-2]},"
                  " model.dropout: {uniform: [0.0, 0.6]}}")
+SHOWN_PARAMS = ("optim.g.lr", "optim.d.lr", "model.dropout", "model.pack", "model.minibatch_std", "train.steps")
+SHOWN_METRICS = ("fid", "modes", "hq_fraction", "mode_kl")
 METHODS = {
     "random": [f"search.num_samples={TRIALS}", "search.algorithm=random", "scheduler={name: fifo}"],
     "tpe": [f"search.num_samples={TRIALS}", "search.algorithm=optuna", "scheduler={name: fifo}"],
@@ -90,7 +93,8 @@ def finished(client: MlflowClient, experiment_name: str) -> bool:
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return False
-    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=1)
+    runs = client.search_runs([experiment.experiment_id], f"attributes.status = 'FINISHED' and "
+                              f"tags.`{ROLE_TAG}` = '{ROLE_PARENT}'", max_results=1)  # the sweep, not a trial
     return bool(runs)
 
 
@@ -125,8 +129,8 @@ def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict
         steps.append(count * EVAL_EVERY)
         best.append(so_far)
     row = trials[trials["run_id"] == best_run].iloc[0]
-    params = {k.removeprefix("params."): row[k] for k in row.index if k.startswith("params.") and row.notna()[k]}
-    finals = {k.removeprefix("metrics."): row[k] for k in row.index if k.startswith("metrics.") and row.notna()[k]}
+    params = {key: row[f"params.{key}"] for key in SHOWN_PARAMS if f"params.{key}" in row.index}
+    finals = {key: row[f"metrics.{key}"] for key in SHOWN_METRICS if f"metrics.{key}" in row.index}
     wall = (client.get_run(parent["run_id"]).info.end_time - parent["start_time"]) / 1000
     return Curve(steps, best, wall), {"run_id": best_run, "params": params, "metrics": finals}
 
@@ -145,35 +149,36 @@ def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
         rows += [(row["metrics.modes"], row["metrics.hq_fraction"], name, row) for _, row in trials.iterrows()
                  if math.isfinite(row.get("metrics.hq_fraction", math.nan))]
     modes, hq, name, row = max(rows, key=lambda item: item[:2])
-    params = {k.removeprefix("params."): row[k] for k in row.index if k.startswith("params.") and row.notna()[k]}
-    swept = {k: params[k] for k in params if k in ("optim.g.lr", "optim.d.lr", "model.dropout", "model.pack",
-                                                      "model.minibatch_std", "train.steps")}
+    swept = {key: row[f"params.{key}"] for key in SHOWN_PARAMS if f"params.{key}" in row.index}
     return {"sweep": name, "modes": modes, "hq_fraction": hq, "mode_kl": row["metrics.mode_kl"],
             "fid": row["metrics.fid"], "values": swept}
 
 
 def summarize(dataset: str, seeds: list[int], workdir: Path) -> None:
     client = MlflowClient(tracking_uri(workdir))
-    curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}") for m in METHODS for s in seeds}
+    done = [(m, s) for s in seeds for m in METHODS if finished(client, f"{dataset}-{m}-s{s}")]
+    missing = sorted(set((m, s) for m in METHODS for s in seeds) - set(done))
+    if missing:  # a benchmark cut short: summarize what finished, and say what did not
+        print(f"not finished, left out: {', '.join(f'{dataset}-{m}-s{s}' for m, s in missing)}")
+    seeds = [s for s in seeds if ("random", s) in done]
+    curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}") for m, s in done if s in seeds}
     print(f"\n{dataset}: best {METRIC} so far; compute in thousands of training steps\n")
     print("| method | seed | trials' compute (k steps) | sweep wall (s) | final best "
           "| compute to reach random's final best |")
     print("|---|---:|---:|---:|---:|---:|")
-    for method in METHODS:
-        for seed in seeds:
-            curve, _ = curves[(method, seed)]
-            random_curve = curves[("random", seed)][0]
-            reach = curve.steps_to_reach(random_curve.best[-1])
-            share = "never" if reach is None else f"{reach / 1000:.2f}k ({reach / random_curve.steps[-1]:.0%})"
-            print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.wall_seconds:.0f} "
-                  f"| {curve.best[-1]:.4f} | {share} |")
+    for method, seed in sorted(curves, key=lambda key: (list(METHODS).index(key[0]), key[1])):
+        curve, random_curve = curves[(method, seed)][0], curves[("random", seed)][0]
+        reach = curve.steps_to_reach(random_curve.best[-1])
+        share = "never" if reach is None else f"{reach / 1000:.2f}k ({reach / random_curve.steps[-1]:.0%})"
+        print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.wall_seconds:.0f} "
+              f"| {curve.best[-1]:.4f} | {share} |")
     best_method, best_seed = min(curves, key=lambda key: curves[key][0].best[-1])
     overall = curves[(best_method, best_seed)][1]
     print(f"\nBest trial of all by {METRIC}: {best_method} seed {best_seed}")
     print(json.dumps(overall, indent=1, default=str))
     print("\nBest fixed-configuration trial by PacGAN's criteria (final modes, then high-quality share):")
     # PBT's trials change their values while they train: a fixed configuration comes from the others.
-    fixed = [f"{dataset}-{m}-s{s}" for m in METHODS if m != "pbt" for s in seeds]
+    fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m != "pbt"]
     print(json.dumps(best_by_pacgan(client, fixed), indent=1))
     draw(curves, dataset, seeds, workdir / f"search_efficiency_{dataset}.png")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
