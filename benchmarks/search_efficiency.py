@@ -98,10 +98,10 @@ def finished(client: MlflowClient, experiment_name: str) -> bool:
     return bool(runs)
 
 
-def run_missing(dataset: str, seeds: list[int], workdir: Path) -> None:
+def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Path) -> None:
     client = MlflowClient(tracking_uri(workdir))
     for seed in seeds:
-        for method in METHODS:
+        for method in methods:
             name = f"{dataset}-{method}-s{seed}"
             if finished(client, name):
                 continue
@@ -207,11 +207,13 @@ def main() -> int:
     parser.add_argument("--dataset", choices=sorted(SPACES), required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/search-bench"))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+                        help="run only these methods' missing sweeps (the summary reads every finished one)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if not args.summary_only:
-        run_missing(args.dataset, args.seeds, args.workdir)
+        run_missing(args.dataset, args.seeds, args.methods, args.workdir)
     summarize(args.dataset, args.seeds, args.workdir)
     return 0
 
