@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+from search_efficiency import sweep_runs  # this folder's: the script's own directory is on sys.path
 
 from pipeline import metric_names as names
-from pipeline.report.load import find_parent, search
 
 SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
 SEEDS = list(range(10))
@@ -49,10 +49,7 @@ def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) ->
 
 
 def final_metrics(tracking_uri: str, experiment_name: str) -> list[dict[str, float]]:
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    parent = find_parent(client, experiment.experiment_id, None)
-    trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+    _, trials = sweep_runs(MlflowClient(tracking_uri), experiment_name)
     keys = (names.MODES, names.HQ_FRACTION, names.MODE_KL, names.FID)
     return [{key: float(row[f"metrics.{key}"]) for key in keys} for _, row in trials.iterrows()]
 

@@ -113,11 +113,16 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
             print(f"  {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict]:
-    """The sweep's curve and its best trial's parameters and final metrics."""
+def sweep_runs(client: MlflowClient, experiment_name: str):
+    """The experiment's newest sweep: its parent run (a row) and its trials (a DataFrame)."""
     experiment = client.get_experiment_by_name(experiment_name)
     parent = find_parent(client, experiment.experiment_id, None)
-    trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+    return parent, search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+
+
+def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict]:
+    """The sweep's curve and its best trial's parameters and final metrics."""
+    parent, trials = sweep_runs(client, experiment_name)
     events = []
     for run_id in trials["run_id"]:
         events += [(m.timestamp, m.value, run_id) for m in client.get_metric_history(run_id, METRIC)]
@@ -143,9 +148,7 @@ def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
     """
     rows = []
     for name in experiment_names:
-        experiment = client.get_experiment_by_name(name)
-        parent = find_parent(client, experiment.experiment_id, None)
-        trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+        _, trials = sweep_runs(client, name)
         rows += [(row["metrics.modes"], row["metrics.hq_fraction"], name, row) for _, row in trials.iterrows()
                  if math.isfinite(row.get("metrics.hq_fraction", math.nan))]
     modes, hq, name, row = max(rows, key=lambda item: item[:2])
