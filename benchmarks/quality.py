@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from search_efficiency import sweep_runs  # this folder's: the script's own directory is on sys.path
+from sweep_cli import SPECS, run_sweep, tracking_uri
 
 from pipeline import metric_names as names
 
-SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
 SEEDS = list(range(10))
 # PacGAN's best rows (Lin et al. 2018, table 1): modes, high-quality samples, reverse KL.
 PACGAN = {
@@ -36,15 +35,9 @@ PACGAN = {
 
 def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) -> str:
     experiment = f"quality-{dataset}"
-    command = [sys.executable, "-m", "pipeline.sweep", str(SPECS / f"{dataset}.yaml"),
-               "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--experiment", experiment,
-               "--report-dir", str(workdir / "reports"), "--storage-path", str(workdir / "ray_results"),
-               "--set", f"trial.train.steps={steps}", "--set", "search={algorithm: grid, max_concurrent: 2}",
-               "--set", "scheduler={name: fifo}", "--set", f"parameters={{train.seed: {{grid: {SEEDS}}}}}"]
-    for key in trial_keys:
-        command += ["--set", f"trial.{key}"]
-    with open(workdir / f"{experiment}.log", "w") as log:
-        subprocess.run(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, check=True)
+    overrides = [f"trial.train.steps={steps}", "search={algorithm: grid, max_concurrent: 2}", "scheduler={name: fifo}",
+                 f"parameters={{train.seed: {{grid: {SEEDS}}}}}", *(f"trial.{key}" for key in trial_keys)]
+    run_sweep(SPECS / f"{dataset}.yaml", workdir, overrides, log=workdir / f"{experiment}.log", experiment=experiment)
     return experiment
 
 
@@ -68,7 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     experiment = run_seeds(args.dataset, args.trial_keys, args.steps, args.workdir)
-    rows = final_metrics(f"sqlite:///{args.workdir / 'mlflow.db'}", experiment)
+    rows = final_metrics(tracking_uri(args.workdir), experiment)
     name, modes, hq, kl = PACGAN[args.dataset]
     print(f"{args.dataset}, {len(rows)} seeds, {args.steps} steps, configuration: {' '.join(args.trial_keys)}\n")
     print("| | modes | high-quality samples | reverse KL | fid |")

@@ -20,20 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-SPEC = Path(__file__).resolve().parents[1] / "search_spaces" / "ring8.yaml"
+from sweep_cli import SPECS, run_sweep  # this folder's: the script's own directory is on sys.path
+
+SPEC = SPECS / "ring8.yaml"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
 
-def run_sweep(workdir: Path, trials: int) -> None:
+def run_random_sweep(workdir: Path, trials: int) -> None:
     overrides = ["trial.train.steps=500", "trial.train.eval_every=50", "trial.eval.samples=500",
                  "search.algorithm=random", f"search.num_samples={trials}", "search.seed=0",
                  "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}, optim.g.lr: {log_uniform: [1.0e-4, 3.0e-3]},"
                  " model.dropout: {uniform: [0.0, 0.5]}}"]
-    command = [sys.executable, "-m", "pipeline.sweep", str(SPEC), "--tracking-uri", f"sqlite:///{workdir / 'ml.db'}"]
-    for override in overrides:
-        command += ["--set", override]
-    subprocess.run(command, cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    run_sweep(SPEC, workdir, overrides, log=None, db="ml.db")
 
 
 def open_in_chromium(report: Path) -> tuple[list[str], int, int, float]:
@@ -63,7 +62,7 @@ def main() -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     if not (args.workdir / "ml.db").exists():
         started = time.perf_counter()
-        run_sweep(args.workdir, args.trials)
+        run_random_sweep(args.workdir, args.trials)
         print(f"sweep of {args.trials} trials: {time.perf_counter() - started:.0f} s", flush=True)
     out = args.workdir / "report.html"
     started = time.perf_counter()

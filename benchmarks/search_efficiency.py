@@ -20,18 +20,17 @@ import argparse
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+from sweep_cli import SPECS, run_sweep, tracking_uri  # this folder's: the script's own directory is on sys.path
 
 from pipeline.report.load import find_parent, search
 from pipeline.run_keys import ROLE_PARENT, ROLE_TAG
 
-SPECS = Path(__file__).resolve().parents[1] / "search_spaces"
 METRIC = "fid"  # continuous, unlike grid25's own ranking metric (modes), so the methods can be told apart
 STEPS = 1500  # per trial for random, TPE and ASHA's longest trials
 EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per full trial
@@ -73,20 +72,10 @@ class Curve:
         return next((s for s, b in zip(self.steps, self.best, strict=True) if b <= target), None)
 
 
-def sweep_command(dataset: str, method: str, seed: int, workdir: Path) -> list[str]:
-    overrides = [f"metric={METRIC}", "mode=min", f"trial.train.steps={STEPS}", f"trial.train.eval_every={EVAL_EVERY}",
-                 f"trial.train.seed={seed}", f"search.seed={seed}", "search.max_concurrent=2",
-                 f"parameters={SPACES[dataset]}", *METHODS[method]]
-    command = [sys.executable, "-m", "pipeline.sweep", str(SPECS / f"{dataset}.yaml"),
-               "--tracking-uri", tracking_uri(workdir), "--experiment", f"{dataset}-{method}-s{seed}",
-               "--report-dir", str(workdir / "reports"), "--storage-path", str(workdir / "ray_results")]
-    for override in overrides:
-        command += ["--set", override]
-    return command
-
-
-def tracking_uri(workdir: Path) -> str:
-    return f"sqlite:///{workdir / 'mlflow.db'}"
+def sweep_overrides(dataset: str, method: str, seed: int) -> list[str]:
+    return [f"metric={METRIC}", "mode=min", f"trial.train.steps={STEPS}", f"trial.train.eval_every={EVAL_EVERY}",
+            f"trial.train.seed={seed}", f"search.seed={seed}", "search.max_concurrent=2",
+            f"parameters={SPACES[dataset]}", *METHODS[method]]
 
 
 def finished(client: MlflowClient, experiment_name: str) -> bool:
@@ -107,9 +96,8 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] sweep {name}", flush=True)
             started = time.perf_counter()
-            with open(workdir / f"{name}.log", "w") as log:
-                subprocess.run(sweep_command(dataset, method, seed, workdir), cwd=workdir, stdout=log,
-                               stderr=subprocess.STDOUT, check=True)
+            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed),
+                      log=workdir / f"{name}.log", experiment=name)
             print(f"  {time.perf_counter() - started:.0f} s", flush=True)
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-from trial_overhead import BareLoop  # this folder's: the script's own directory is on sys.path
+from sweep_cli import SPECS, run_sweep  # this folder's: the script's own directory is on sys.path
+from trial_overhead import BareLoop
 
 from pipeline.config import with_values
 from pipeline.data import load_dataset
@@ -33,7 +33,7 @@ from pipeline.metrics import Evaluator
 from pipeline.search_space import grid_points
 from pipeline.spec_file import load_spec
 
-SPEC = Path(__file__).resolve().parents[1] / "search_spaces" / "ring8.yaml"
+SPEC = SPECS / "ring8.yaml"
 GRID = "{optim.g.lr: {grid: [3.0e-4, 1.0e-3]}, optim.d.lr: {grid: [3.0e-4, 1.0e-3]}, model.dropout: {grid: [0.0, 0.3]}}"
 PARALLEL = 2  # trials at once: the machine's cores, one thread each
 EVAL_EVERY = 250  # ring8's own
@@ -47,12 +47,8 @@ def overrides(steps: int) -> list[str]:
 def sweep_seconds(steps: int, workdir: Path) -> float:
     folder = workdir / f"sweep-{steps}"
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pipeline.sweep", str(SPEC), "--tracking-uri", f"sqlite:///{folder / 'ml.db'}"]
-    for override in overrides(steps):
-        command += ["--set", override]
     started = time.perf_counter()
-    with open(folder / "sweep.log", "w") as log:
-        subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, check=True)
+    run_sweep(SPEC, folder, overrides(steps), log=folder / "sweep.log", db="ml.db")
     return time.perf_counter() - started
 
 
