@@ -6,7 +6,7 @@ import torch
 from pipeline.config import ModelConfig, dataset_config
 from pipeline.data import BatchSampler, load_dataset
 from pipeline.data.mixtures import GRID25_STD, RING8_STD
-from pipeline.models import build_models
+from pipeline.models import Dropout, build_models
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,18 @@ def test_batch_sampler_covers_each_pass_and_resumes():
     again = BatchSampler(10, 4, seed=99)
     again.load_state_dict(state)
     assert all(torch.equal(a, again.next_indices()) for a in following)
+
+
+def test_dropout_keeps_the_share_and_scale_of_torch_dropout():
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    dropout = Dropout(0.3)
+    y = dropout(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 0.7 +- ~5 standard errors
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept)  # the gradient flows through the kept units only, scaled alike
+    assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.7))
+    assert torch.equal(dropout.eval()(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
