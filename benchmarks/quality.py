@@ -33,12 +33,11 @@ PACGAN = {
 }
 
 
-def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) -> str:
+def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) -> None:
     experiment = f"quality-{dataset}"
     overrides = [f"trial.train.steps={steps}", "search={algorithm: grid, max_concurrent: 2}", "scheduler={name: fifo}",
                  f"parameters={{train.seed: {{grid: {SEEDS}}}}}", *(f"trial.{key}" for key in trial_keys)]
     run_sweep(SPECS / f"{dataset}.yaml", workdir, overrides, log=workdir / f"{experiment}.log", experiment=experiment)
-    return experiment
 
 
 def final_metrics(tracking_uri: str, experiment_name: str) -> list[dict[str, float]]:
@@ -47,7 +46,9 @@ def final_metrics(tracking_uri: str, experiment_name: str) -> list[dict[str, flo
     return [{key: float(row[f"metrics.{key}"]) for key in keys} for _, row in trials.iterrows()]
 
 
-def mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float], percent: bool = False) -> str:
+    if percent:
+        return f"{statistics.mean(values):.1%} +- {statistics.stdev(values):.1%}"
     return f"{statistics.mean(values):.3g} +- {statistics.stdev(values):.2g}"
 
 
@@ -58,17 +59,20 @@ def main() -> int:
                         help="a trial key of the configuration, e.g. --set optim.d.lr=0.0003 (repeatable)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/quality-bench"))
+    parser.add_argument("--summary-only", action="store_true", help="only read the newest finished run back")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    experiment = run_seeds(args.dataset, args.trial_keys, args.steps, args.workdir)
+    experiment = f"quality-{args.dataset}"
+    if not args.summary_only:
+        run_seeds(args.dataset, args.trial_keys, args.steps, args.workdir)
     rows = final_metrics(tracking_uri(args.workdir), experiment)
     name, modes, hq, kl = PACGAN[args.dataset]
     print(f"{args.dataset}, {len(rows)} seeds, {args.steps} steps, configuration: {' '.join(args.trial_keys)}\n")
     print("| | modes | high-quality samples | reverse KL | fid |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| ours, mean +- sd | {mean_sd([r[names.MODES] for r in rows])} | "
-          f"{mean_sd([r[names.HQ_FRACTION] for r in rows])} | {mean_sd([r[names.MODE_KL] for r in rows])} | "
-          f"{mean_sd([r[names.FID] for r in rows])} |")
+    column = {key: [r[key] for r in rows] for key in rows[0]}
+    print(f"| ours, mean +- sd | {mean_sd(column[names.MODES])} | {mean_sd(column[names.HQ_FRACTION], percent=True)} "
+          f"| {mean_sd(column[names.MODE_KL])} | {mean_sd(column[names.FID])} |")
     print(f"| {name} (published) | {modes} | {hq:.1%} | {kl} | |")
     return 0
 
