@@ -5,7 +5,8 @@
 torch's CPU dropout draws its mask with `bernoulli_` (about 20 ns an element on this machine), the
 pipeline's with `rand_like` (about 7 ns); everything else in the step is the same. Steps are the
 pipeline's own loop body (D step, G step, schedules), one thread as a trial with cpus_per_worker 1;
-the variants alternate and each figure is the median of the repeats.
+the variants alternate and each figure is the median of the repeats. The loop is
+trial_overhead.py's `pipeline_steps`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 
 import torch
 from torch import nn
+from trial_overhead import CPU, pipeline_steps  # this folder's: the script's own directory is on sys.path
 
 from pipeline.config import with_values
 from pipeline.data import load_dataset
-from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.gan import build_state
 from pipeline.models import Dropout
 from pipeline.spec_file import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
-CPU = torch.device("cpu")
 
 
 def with_torch_dropout(module: nn.Module) -> None:
@@ -41,13 +41,7 @@ def steps_per_second(trial, dataset, steps: int, torch_dropout: bool) -> float:
     state = build_state(trial, dataset, CPU)
     if torch_dropout:
         with_torch_dropout(state.discriminator)
-    started = time.perf_counter()
-    for _ in range(steps):
-        for _ in range(trial.train.d_steps):
-            discriminator_step(state, real_batch(state, dataset.points, CPU), trial)
-        generator_step(state, trial, CPU)
-        advance_schedules(state, trial)
-    return steps / (time.perf_counter() - started)
+    return steps / pipeline_steps(trial, dataset, steps, state)
 
 
 def main() -> None:

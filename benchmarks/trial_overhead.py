@@ -20,7 +20,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from torch.nn.functional import softplus
 
 from pipeline.data import load_dataset
-from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
 from pipeline.models import build_models
 from pipeline.spec_file import load_spec
 
@@ -28,9 +28,10 @@ SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 CPU = torch.device("cpu")
 
 
-def pipeline_steps(trial, dataset, steps: int) -> float:
-    """Seconds for `steps` steps of the pipeline's own loop body (train.py without its evaluations)."""
-    state = build_state(trial, dataset, CPU)
+def pipeline_steps(trial, dataset, steps: int, state: GanState | None = None) -> float:
+    """Seconds for `steps` steps of the pipeline's own loop body (train.py without its evaluations),
+    from a fresh state unless one is given."""
+    state = state or build_state(trial, dataset, CPU)
     totals = torch.zeros(4)
     started = time.perf_counter()
     for _ in range(steps):
