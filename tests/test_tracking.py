@@ -23,9 +23,9 @@ def test_parent_run_records_the_spec_settings_and_environment(sweep):
     client = MlflowClient(sweep.tracking_uri)
     assert client.get_experiment(sweep.experiment_id).name == "study-1"
     parent = client.get_run(sweep.run_id)
-    assert parent.data.tags[ROLE_TAG] == "parent" and parent.data.tags[METRIC_TAG] == "fid"
+    assert parent.data.tags[ROLE_TAG] == "parent" and parent.data.tags[METRIC_TAG] == "hq_fraction"
     assert {"ray.version", "torch.version", "mlflow.version", "host.cpus", "host.gpu"} <= set(parent.data.tags)
-    assert parent.data.params["search.algorithm"] == "grid"
+    assert parent.data.params["search.algorithm"] == "grid" and parent.data.params["search.min_modes"] == "8"
     assert parent.data.params["scheduler.name"] == "fifo"
     assert json.loads(parent.data.params[SWEPT_PARAM]) == ["model.dropout", "optim.d.lr"]
     artifacts = {a.path for a in client.list_artifacts(sweep.run_id)}
