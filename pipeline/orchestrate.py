@@ -144,6 +144,9 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGr
     if not ranked:
         print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
         return
+    if not enough:
+        print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
+              f"by {spec.metric}.", file=sys.stderr)
     pick = min if spec.mode == "min" else max
     best = pick(enough or ranked, key=lambda result: result.metrics[spec.metric])
     name = sweep.experiment_name
