@@ -41,7 +41,7 @@ def steps_per_second(trial, dataset, steps: int, torch_dropout: bool) -> float:
     state = build_state(trial, dataset, CPU)
     if torch_dropout:
         with_torch_dropout(state.discriminator)
-    return steps / pipeline_steps(trial, dataset, steps, state)
+    return steps / pipeline_steps(trial, dataset, steps, CPU, state)
 
 
 def main() -> None:

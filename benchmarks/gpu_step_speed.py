@@ -61,7 +61,7 @@ def run_steps(state: GanState, trial, points: torch.Tensor, steps: int) -> float
     torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(steps):
-        totals[:3] += discriminator_step(state, real_batch(state, points, CUDA), trial)
+        totals[:3] += discriminator_step(state, real_batch(state, points), trial)
         totals[3] += generator_step(state, trial, CUDA)
         advance_schedules(state, trial)
         state.step += 1

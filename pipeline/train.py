@@ -103,7 +103,7 @@ def train(
     metrics: dict[str, float] = {}
     while state.step < config.train.steps:
         for _ in range(config.train.d_steps):
-            real = real_batch(state, real_points, device)
+            real = real_batch(state, real_points)
             totals[:3] += discriminator_step(state, real, config) / config.train.d_steps
         totals[3] += generator_step(state, config, device)
         advance_schedules(state, config)

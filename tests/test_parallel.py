@@ -47,7 +47,7 @@ def gradient_and_steps_worker(rank: int, port: int, out: str) -> None:
     dataset = load_dataset(trial.dataset)
     state = build_state(trial, dataset, torch.device("cpu"), parallel)
     for _ in range(20):
-        discriminator_step(state, real_batch(state, dataset.points, torch.device("cpu")), trial)
+        discriminator_step(state, real_batch(state, dataset.points), trial)
         generator_step(state, trial, torch.device("cpu"))
         advance_schedules(state, trial)
     weights = [p.detach() for net in (state.generator, state.discriminator) for p in net.parameters()]

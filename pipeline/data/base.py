@@ -58,21 +58,27 @@ class DatasetError(ValueError):
 
 
 class BatchSampler:
-    """Endless batches, reshuffled each pass; its state goes into checkpoints so a resume is exact."""
+    """Endless batches, reshuffled each pass; its state goes into checkpoints so a resume is exact.
 
-    def __init__(self, size: int, batch_size: int, seed: int):
+    Batches come on `device`: the pass's order is copied there once, because copying each batch's
+    indices from (pageable) host memory makes the host wait for the GPU's queue every step.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
         if batch_size > size:
             raise ValueError(f"batch_size {batch_size} exceeds the dataset's {size} points")
-        self.size, self.batch_size = size, batch_size
+        self.size, self.batch_size, self.device = size, batch_size, torch.device(device)
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(size, generator=self.generator)
-        self.position = 0
+        self.set_order(torch.randperm(size, generator=self.generator), 0)
+
+    def set_order(self, order: torch.Tensor, position: int) -> None:
+        self.order, self.position = order, position
+        self.device_order = order.to(self.device)
 
     def next_indices(self) -> torch.Tensor:
         if self.position + self.batch_size > self.size:
-            self.order = torch.randperm(self.size, generator=self.generator)
-            self.position = 0
-        batch = self.order[self.position : self.position + self.batch_size]
+            self.set_order(torch.randperm(self.size, generator=self.generator), 0)
+        batch = self.device_order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return batch
 
@@ -81,4 +87,4 @@ class BatchSampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-        self.order, self.position = state["order"], state["position"]
+        self.set_order(state["order"], state["position"])
