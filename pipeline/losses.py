@@ -43,12 +43,13 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
 
 def decision_accuracy(kind: str, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """D's accuracy on real and on fake inputs, from the decision rule its loss implies."""
+    # Python-number thresholds: a tensor made from a number on the GPU is a host-to-device copy, which
+    # makes the host wait for the GPU's whole queue every step
+    threshold: float | torch.Tensor = 0.0
     if kind == "lsgan":
-        threshold = torch.tensor(0.5, device=real.device)
+        threshold = 0.5
     elif kind == "wgan-gp":  # a critic has no absolute scale: halfway between the two means
         threshold = (real.mean() + fake.mean()).detach() / 2
-    else:
-        threshold = torch.tensor(0.0, device=real.device)
     return (real > threshold).float().mean(), (fake <= threshold).float().mean()
 
 
