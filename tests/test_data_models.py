@@ -75,6 +75,16 @@ def test_batch_sampler_covers_each_pass_and_resumes():
     assert all(torch.equal(a, again.next_indices()) for a in following)
 
 
+def test_batch_sampler_serves_batches_on_its_device_and_checkpoints_on_the_host():
+    # "meta" stands in for a GPU here: batches must come already on the device (no copy a step)
+    sampler = BatchSampler(10, 4, seed=0, device="meta")
+    assert sampler.next_indices().device.type == "meta"
+    state = sampler.state_dict()
+    assert state["order"].device.type == "cpu"  # checkpoints load anywhere
+    sampler.load_state_dict(state)
+    assert [sampler.next_indices().device.type for _ in range(3)] == ["meta"] * 3  # across a reshuffle
+
+
 def test_dropout_keeps_the_share_and_scale_of_torch_dropout():
     torch.manual_seed(0)
     x = torch.ones(200_000, requires_grad=True)
