@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
-from sweep_cli import SPECS, run_sweep  # this folder's: the script's own directory is on sys.path
+from gpu_step_speed import gpu_header  # this folder's: the script's own directory is on sys.path
+from sweep_cli import SPECS, run_sweep
 
 SPEC = SPECS / "dropout.yaml"
 BATCH = 64  # dropout.yaml's own
@@ -60,11 +59,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6000, help="steps per trial")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gpu-packing"))
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("error: needs a CUDA GPU", file=sys.stderr)
+    header = gpu_header()
+    if header is None:
         return 2
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}, "
-          f"{args.steps} steps a trial, batch {BATCH}")
+    print(f"{header}, {args.steps} steps a trial, batch {BATCH}")
     print("| trials on the GPU | gpus_per_worker | steps/s a trial | GPU samples/s | vs. 1 trial "
           "| sweep wall (s) | sweep samples/s |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

@@ -24,6 +24,7 @@ import torch
 from sweep_cli import SPECS  # this folder's: the script's own directory is on sys.path
 from torch.nn.functional import interpolate
 
+from pipeline.config import TrialConfig
 from pipeline.data import GanDataset, load_dataset
 from pipeline.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
 from pipeline.spec_file import load_spec
@@ -46,7 +47,7 @@ def upsampled(stacked: GanDataset) -> GanDataset:
     return replace(stacked, points=big.contiguous())
 
 
-def workload(name: str, bf16: bool, compiled: bool, batch_scale: int = 1):
+def workload(name: str, bf16: bool, compiled: bool, batch_scale: int = 1) -> tuple[TrialConfig, GanDataset]:
     spec, overrides = WORKLOADS[name]
     batch = load_spec(spec, overrides).trial.train.batch_size * batch_scale
     trial = load_spec(spec, [*overrides, f"trial.train.bf16={str(bf16).lower()}",
@@ -149,17 +150,24 @@ def print_limits_table(names: list[str], seconds: float) -> None:
               f"| {evaluation / (evaluation + training):.1%} |", flush=True)
 
 
+def gpu_header() -> str | None:
+    """The GPU, torch and Python versions for a table's header; None (and a message) without a GPU."""
+    if not torch.cuda.is_available():
+        print("error: needs a CUDA GPU", file=sys.stderr)
+        return None
+    return f"{torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each timed window")
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--skip-speed", action="store_true", help="only the limits table")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("error: needs a CUDA GPU", file=sys.stderr)
+    header = gpu_header()
+    if header is None:
         return 2
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, Python {platform.python_version()}, "
-          f"{platform.machine()}")
+    print(f"{header}, {platform.machine()}")
     if not args.skip_speed:
         print_speed_table(args.workloads, args.seconds)
     print_limits_table(args.workloads, args.seconds)
