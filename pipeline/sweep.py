@@ -60,13 +60,18 @@ def print_plan(spec: SweepSpec) -> None:
 
 
 def check_against_data(spec: SweepSpec, source: str) -> None:
-    """What the file alone cannot tell: the evaluation must leave real data for the reference set."""
+    """What the file alone cannot tell: the evaluation must leave real data for the reference set, and
+    search.min_modes must be a number of modes the data has."""
     from pipeline.data import DatasetError, load_dataset
 
     try:
-        size = len(load_dataset(spec.trial.dataset))
+        dataset = load_dataset(spec.trial.dataset)
     except DatasetError as err:
         raise ConfigError(source, "trial.dataset", str(err)) from None
+    size, wanted = len(dataset), spec.search.min_modes
+    if wanted is not None and wanted > dataset.num_modes:
+        has = f"has {dataset.num_modes} modes" if dataset.has_modes else "has no known modes to count"
+        raise ConfigError(source, "search.min_modes", f"{wanted}, but {spec.trial.dataset.name} {has}")
     if 2 * spec.trial.eval.samples > size:
         raise ConfigError(source, "trial.eval.samples", f"at most {size // 2} for {spec.trial.dataset.name} "
                           f"({size} points: half are held back as the real reference)")

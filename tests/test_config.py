@@ -125,6 +125,16 @@ def test_cli_refuses_more_eval_samples_than_the_data_allows():
     assert "trial.eval.samples: at most 2500 for mnist5k" in result.stderr
 
 
+def test_cli_refuses_min_modes_beyond_the_data():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
+         "--set", "search.min_modes=9"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "search.min_modes: 9, but ring8 has 8 modes" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("overrides", "key", "fragment"),
     [
