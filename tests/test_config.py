@@ -115,24 +115,20 @@ def test_dry_run_lists_the_grid_without_ray():
     assert "Started a local Ray" not in result.stdout + result.stderr
 
 
-def test_cli_refuses_more_eval_samples_than_the_data_allows():
+@pytest.mark.parametrize(
+    ("spec", "override", "message"),
+    [
+        ("dropout.yaml", "trial.eval.samples=4000", "trial.eval.samples: at most 2500 for mnist5k"),
+        ("ring8.yaml", "search.min_modes=9", "search.min_modes: 9, but ring8 has 8 modes"),
+    ],
+)
+def test_cli_refuses_what_the_data_cannot_give(spec, override, message):
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"), "--dry-run",
-         "--set", "trial.eval.samples=4000"],
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--dry-run", "--set", override],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 2
-    assert "trial.eval.samples: at most 2500 for mnist5k" in result.stderr
-
-
-def test_cli_refuses_min_modes_beyond_the_data():
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
-         "--set", "search.min_modes=9"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert result.returncode == 2
-    assert "search.min_modes: 9, but ring8 has 8 modes" in result.stderr
+    assert message in result.stderr
 
 
 @pytest.mark.parametrize(
