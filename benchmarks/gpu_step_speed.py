@@ -23,10 +23,11 @@ from dataclasses import replace
 import torch
 from sweep_cli import SPECS  # this folder's: the script's own directory is on sys.path
 from torch.nn.functional import interpolate
+from trial_overhead import pipeline_steps
 
 from pipeline.config import TrialConfig
 from pipeline.data import GanDataset, load_dataset
-from pipeline.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.gan import GanState, build_state
 from pipeline.spec_file import load_spec
 from pipeline.train import build_evaluator, evaluate_and_report
 
@@ -56,26 +57,17 @@ def workload(name: str, bf16: bool, compiled: bool, batch_scale: int = 1) -> tup
     return trial, upsampled(dataset) if name == "dcgan64" else dataset
 
 
-def run_steps(state: GanState, trial, points: torch.Tensor, steps: int) -> float:
-    """Seconds for `steps` steps of train.py's loop body, the GPU drained at both ends."""
-    totals = torch.zeros(4, device=CUDA)
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        totals[:3] += discriminator_step(state, real_batch(state, points), trial)
-        totals[3] += generator_step(state, trial, CUDA)
-        advance_schedules(state, trial)
-        state.step += 1
-    torch.cuda.synchronize()
-    return time.perf_counter() - started
+def on_gpu(dataset: GanDataset) -> GanDataset:
+    """The dataset with its points on the GPU once, so each timed window moves no data."""
+    return replace(dataset, points=dataset.points.to(CUDA))
 
 
-def steps_per_second(state: GanState, trial, points: torch.Tensor, seconds: float) -> float:
+def steps_per_second(state: GanState, trial: TrialConfig, data: GanDataset, seconds: float) -> float:
     """Median of 3 timed windows of about `seconds` each, after the warm-up."""
-    run_steps(state, trial, points, WARMUP_STEPS)
-    probe = max(10, int(20 / run_steps(state, trial, points, 20)))  # steps in about a second
+    pipeline_steps(trial, data, WARMUP_STEPS, CUDA, state)
+    probe = max(10, int(20 / pipeline_steps(trial, data, 20, CUDA, state)))  # steps in about a second
     steps = max(20, int(probe * seconds))
-    return statistics.median(steps / run_steps(state, trial, points, steps) for _ in range(3))
+    return statistics.median(steps / pipeline_steps(trial, data, steps, CUDA, state) for _ in range(3))
 
 
 def measure(name: str, bf16: bool, compiled: bool, seconds: float, batch_scale: int = 1) -> tuple[float, int]:
@@ -83,19 +75,17 @@ def measure(name: str, bf16: bool, compiled: bool, seconds: float, batch_scale: 
     trial, dataset = workload(name, bf16, compiled, batch_scale)
     torch._dynamo.reset()  # each variant compiles from scratch
     state = build_state(trial, dataset, CUDA)
-    points = dataset.points.to(CUDA)
-    return steps_per_second(state, trial, points, seconds), trial.train.batch_size
+    return steps_per_second(state, trial, on_gpu(dataset), seconds), trial.train.batch_size
 
 
 def profile_step(name: str) -> tuple[float, float]:
     """(CUDA kernels launched a step, share of wall time the GPU is busy) for the default variant."""
     trial, dataset = workload(name, bf16=False, compiled=False)
-    state = build_state(trial, dataset, CUDA)
-    points = dataset.points.to(CUDA)
-    run_steps(state, trial, points, WARMUP_STEPS)
+    state, data = build_state(trial, dataset, CUDA), on_gpu(dataset)
+    pipeline_steps(trial, data, WARMUP_STEPS, CUDA, state)
     activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     with torch.profiler.profile(activities=activities) as profiler:
-        wall = run_steps(state, trial, points, PROFILED_STEPS)
+        wall = pipeline_steps(trial, data, PROFILED_STEPS, CUDA, state)
     kernels = [e for e in profiler.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy_us = sum(e.device_time_total for e in kernels)
     return len(kernels) / PROFILED_STEPS, busy_us / 1e6 / wall
@@ -105,17 +95,16 @@ def evaluation_share(name: str) -> tuple[float, float]:
     """(seconds of one evaluation as a trial runs it: sampling, metrics, pictures, checkpoint copy;
     seconds of the eval_every training steps before it), default variant."""
     trial, dataset = workload(name, bf16=False, compiled=False)
-    state = build_state(trial, dataset, CUDA)
-    points = dataset.points.to(CUDA)
+    state, data = build_state(trial, dataset, CUDA), on_gpu(dataset)
     evaluator = build_evaluator(trial.eval, dataset, None)
     noise = torch.randn(trial.eval.samples, trial.model.latent_dim, device=CUDA)
 
     class Discard:
         def report(self, *args) -> None: ...
 
-    run_steps(state, trial, points, WARMUP_STEPS)
+    pipeline_steps(trial, data, WARMUP_STEPS, CUDA, state)
     evaluate_and_report(state, trial, dataset, evaluator, noise, {}, Discard())  # warm-up
-    training = run_steps(state, trial, points, trial.train.eval_every)
+    training = pipeline_steps(trial, data, trial.train.eval_every, CUDA, state)
     started = time.perf_counter()
     evaluate_and_report(state, trial, dataset, evaluator, noise, {}, Discard())
     torch.cuda.synchronize()
