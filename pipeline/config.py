@@ -271,6 +271,8 @@ class ResourcesConfig(Strict):
     gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
     cpus_per_worker: float = Field(1.0, gt=0.0)
     max_failures: int = Field(2, ge=0)  # restarts of a failed trial (a lost node, a killed worker) from its checkpoint
+    # a finished trial's process runs the next trial: no new process importing torch and MLflow (~10 s a trial)
+    reuse_actors: bool = True
 
 
 class SweepSpec(Strict):

@@ -111,6 +111,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.T
             mode=spec.mode,
             num_samples=spec.search.num_samples,
             search_alg=search_algorithm(spec),
+            reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (search_space.py)
         ),
         run_config=tune.RunConfig(

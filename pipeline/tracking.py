@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -214,7 +214,7 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
-def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
+def trial_run(sweep: SweepRun, trial_id: str) -> Run | None:
     """The run of Tune trial `trial_id` in this sweep, if one was made before (a restart, a PBT exploit)."""
     runs = with_retries(
         lambda: sweep.client().search_runs(
@@ -224,7 +224,26 @@ def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
         ),
         "find trial run",
     )
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
+
+
+def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
+    run = trial_run(sweep, trial_id)
+    return run.info.run_id if run else None
+
+
+def finished_trial_result(sweep: SweepRun, trial_id: str, metric: str) -> tuple[int, dict[str, float]] | None:
+    """(last step, last logged metrics) of a trial whose run already says finished; None for any other.
+
+    Tune saves which trials ended only every 10 s or so: a driver killed in between restores an
+    ended trial from an older checkpoint on --resume. With this it ends at once, as it had, instead
+    of training its last steps again and logging them twice.
+    """
+    run = trial_run(sweep, trial_id)
+    if run is None or run.data.tags.get(STATUS_TAG) != "finished":
+        return None
+    history = with_retries(lambda: sweep.client().get_metric_history(run.info.run_id, metric), "read metric")
+    return max(m.step for m in history), dict(run.data.metrics)
 
 
 class TrialRun:

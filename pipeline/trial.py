@@ -27,7 +27,7 @@ from pipeline.metrics.classifier import TrainedClassifier
 from pipeline.parallel import DataParallel
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, NODE_TAG
 from pipeline.search_space import PARAMS_KEY, trial_name
-from pipeline.tracking import SweepRun, TrialRun
+from pipeline.tracking import SweepRun, TrialRun, finished_trial_result
 from pipeline.train import Diverged, train
 
 CHECKPOINT_FILE = "gan.pt"
@@ -96,12 +96,18 @@ def send_to_tune(result: dict, folder: str | None) -> None:
 def run_trial(config: dict, setup: TrialSetup) -> None:
     """The Tune function trainable of a single-worker trial."""
     torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
+    trial_id, checkpoint = tune.get_context().get_trial_id(), tune.get_checkpoint()
+    # restored (a restart, a resume, a PBT exploit): it may be a trial that had ended before a resume
+    if checkpoint is not None and (ended := finished_trial_result(setup.sweep, trial_id, setup.metric)):
+        step, metrics = ended
+        tune.report(metrics | {names.STEP: step})  # Tune gets the trial's end again; nothing trains twice
+        return
     train_trial(
         setup,
         config[PARAMS_KEY],
-        tune.get_context().get_trial_id(),
+        trial_id,
         send=send_to_tune,
-        checkpoint=read_checkpoint(tune.get_checkpoint()),
+        checkpoint=read_checkpoint(checkpoint),
         device="cuda" if setup.gpus > 0 else "cpu",
     )
 
