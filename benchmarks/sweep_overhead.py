@@ -2,7 +2,7 @@
 checkpoints, the report) against the same 8 trials as bare PyTorch loops in plain processes, 2 at a
 time in both (2 cores, one thread a trial).
 
-    python benchmarks/sweep_overhead.py [--steps 1000 3000] [--workdir /tmp/sweep-overhead]
+    python benchmarks/sweep_overhead.py [--steps 1000 3000] [--workdir /tmp/sweep-overhead] [--fresh-processes]
 
 The 8 trials: ring8's spec over a 2 x 2 x 2 grid of both learning rates and D's dropout. The bare
 loops come twice: training alone, and training with the same evaluations (the pipeline's metric
@@ -44,11 +44,12 @@ def overrides(steps: int) -> list[str]:
             f"search.max_concurrent={PARALLEL}", "resources.cpus_per_worker=1"]
 
 
-def sweep_seconds(steps: int, workdir: Path) -> float:
+def sweep_seconds(steps: int, workdir: Path, reuse_actors: bool) -> float:
     folder = workdir / f"sweep-{steps}"
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    run_sweep(SPEC, folder, overrides(steps), log=folder / "sweep.log", db="ml.db")
+    extra = [f"resources.reuse_actors={str(reuse_actors).lower()}"]
+    run_sweep(SPEC, folder, overrides(steps) + extra, log=folder / "sweep.log", db="ml.db")
     return time.perf_counter() - started
 
 
@@ -78,6 +79,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs=2, default=[1000, 3000], metavar=("SHORT", "LONG"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/sweep-overhead"))
+    parser.add_argument("--fresh-processes", action="store_true",
+                        help="a new process for every trial (resources.reuse_actors=false), as Tune's default")
     args = parser.parse_args()
     print(f"{platform.machine()}, Python {platform.python_version()}, {PARALLEL} trials at a time")
     print("| steps per trial | bare loops (s) | bare loops + evaluations (s) | sweep (s) | sweep / bare "
@@ -86,7 +89,7 @@ def main() -> int:
     rows = []
     for steps in args.steps:
         bare, evaluated = bare_seconds(steps, evaluate=False), bare_seconds(steps, evaluate=True)
-        sweep = sweep_seconds(steps, args.workdir)
+        sweep = sweep_seconds(steps, args.workdir, not args.fresh_processes)
         rows.append((bare, evaluated, sweep))
         print(f"| {steps} | {bare:.1f} | {evaluated:.1f} | {sweep:.1f} | {sweep / bare:.2f} "
               f"| {sweep / evaluated:.2f} |", flush=True)
