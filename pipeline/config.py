@@ -115,6 +115,9 @@ class ModelConfig(Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # in D only: the knob the dropout study sweeps
     width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the last G layer
     layers: int = Field(3, ge=1)  # mlp hidden layers (PacGAN's 2D nets use 3-4); dcgan ignores it
+    # D's own size where it should differ from G's (PacGAN's 2D nets: G 4 x 400, D 3 x 200); None: as G
+    d_width: int | None = Field(None, ge=1)
+    d_layers: int | None = Field(None, ge=1)  # mlp only, as layers
     minibatch_std: bool = False  # D sees the batch's feature spread (Karras et al. 2018), against collapse
     pack: int = Field(1, ge=1)  # PacGAN: D judges `pack` samples at once; 1 is a plain GAN
     spectral_norm: bool = False  # on every D layer with weights (Miyato et al. 2018)

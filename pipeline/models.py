@@ -74,12 +74,18 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(-1, *self.sample_shape)
 
 
+def d_size(config: ModelConfig) -> tuple[int, int]:
+    """D's (width, layers): its own where the config gives them, else G's."""
+    return config.d_width or config.width, config.d_layers or config.layers
+
+
 def mlp_discriminator(config: ModelConfig, sample_shape: tuple[int, ...]) -> nn.Sequential:
+    width, layers = d_size(config)
     blocks: list[nn.Module] = [nn.Flatten(), Packed(config.pack)]
     fan_in = math.prod(sample_shape) * config.pack
-    for _ in range(config.layers):
-        blocks += [nn.Linear(fan_in, config.width), nn.LeakyReLU(LEAKY_SLOPE), Dropout(config.dropout)]
-        fan_in = config.width
+    for _ in range(layers):
+        blocks += [nn.Linear(fan_in, width), nn.LeakyReLU(LEAKY_SLOPE), Dropout(config.dropout)]
+        fan_in = width
     if config.minibatch_std:
         blocks.append(MinibatchStd())
         fan_in += 1
@@ -122,7 +128,7 @@ def dcgan_discriminator(config: ModelConfig, sample_shape: tuple[int, ...], batc
     channels, size = sample_shape[0], sample_shape[1]
     start, downs = dcgan_plan(size)
     blocks: list[nn.Module] = [Packed(config.pack)]
-    fan_in, fan_out = channels * config.pack, config.width
+    fan_in, fan_out = channels * config.pack, d_size(config)[0]
     for i in range(downs):
         blocks.append(nn.Conv2d(fan_in, fan_out, 4, 2, 1))
         if batch_norm and i > 0:  # none on the first layer, as in DCGAN

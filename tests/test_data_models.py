@@ -56,6 +56,21 @@ def test_dcgan_refuses_other_sizes():
         build_models(ModelConfig(name="dcgan"), (3, 48, 48))
 
 
+@pytest.mark.parametrize(("model", "shape"), [("mlp", (2,)), ("dcgan", (1, 28, 28))])
+def test_discriminator_takes_its_own_size(model, shape):
+    def sizes(net):
+        return [m.out_features if isinstance(m, torch.nn.Linear) else m.out_channels
+                for m in net.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+    g, d = build_models(ModelConfig(name=model, width=16, layers=4, d_width=8, d_layers=2), shape)
+    same_g, same_d = build_models(ModelConfig(name=model, width=16, layers=4), shape)
+    assert sizes(g) == sizes(same_g)  # G keeps width and layers
+    if model == "mlp":
+        assert sizes(d) == [8, 8, 1] and sizes(same_d) == [16, 16, 16, 16, 1]
+    else:  # a conv D doubles its channels per layer from its width; dcgan has no `layers`
+        assert sizes(d) == [8, 16, 1] and sizes(same_d) == [16, 32, 1]
+
+
 def test_packing_groups_consecutive_samples():
     _, d = build_models(ModelConfig(name="mlp", pack=2, width=4, layers=1), (2,))
     samples = torch.randn(4, 2)
