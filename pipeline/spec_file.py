@@ -12,7 +12,7 @@ Every problem raises `ConfigError`, whose message names the file and the dotted 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -112,7 +112,12 @@ def check_parameter(
     for part in key.split("."):
         if not isinstance(node, BaseModel) or part not in type(node).model_fields:
             raise ConfigError(source, where, f"no such trial key (at {part!r})")
+        field = type(node).model_fields[part]
         node = getattr(node, part)
+    if param.kind in ("uniform", "log_uniform") and int in (field.annotation, *get_args(field.annotation)):
+        # the bounds alone would pass (64.0 is a valid int), and the trials would fail on 100.7
+        raise ConfigError(source, where, f"{param.kind} draws fractions, but {key} takes whole numbers: "
+                          "use randint or choice")
     for value in param.candidates():
         try:
             with_values(trial, {key: value})

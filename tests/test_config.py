@@ -51,6 +51,8 @@ def test_base_spec_is_valid(spec_file):
         ("parameters.model.dropout.grid=[0.1,2.0]", "parameters.model.dropout", "value 2.0"),
         ("parameters.optim.d.lr.log_uniform=[1.0e-2,1.0e-4]", "parameters.optim.d.lr", "low < high"),
         ("parameters.eval.samples.grid=[100,200]", "parameters.eval.samples", "fixed per sweep"),
+        ("parameters.model.width.uniform=[64,256]", "parameters.model.width", "use randint or choice"),
+        ("parameters.model.d_width.log_uniform=[64,256]", "parameters.model.d_width", "takes whole numbers"),
         ("resources.workers_per_trial=0", "resources.workers_per_trial", "greater than or equal to 1"),
     ],
 )
