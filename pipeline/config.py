@@ -156,6 +156,8 @@ class TrainConfig(Strict):
     seed: int = 0
     loss: Literal["ns", "minimax", "hinge", "lsgan", "wgan-gp"] = "ns"  # ns: non-saturating, the default
     gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp's gradient penalty, 10 as in Gulrajani et al.
+    # gamma of R1 (Mescheder et al. 2018): gamma/2 * ||grad D||^2 at real data, any loss; 0 leaves it off
+    r1_weight: float = Field(0.0, ge=0.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)  # one-sided: D's real target is 1 - this
     grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm for G and D; None: no clipping
     bf16: bool = False  # autocast to bfloat16 on GPU (ignored on CPU)
@@ -193,6 +195,8 @@ class TrialConfig(Strict):
                              "to a local weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
         if self.model.d_frozen and self.model.d_init is None:
             raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
+        if self.model.d_frozen and self.train.r1_weight > 0:
+            raise ValueError("train.r1_weight penalizes D's gradient, but model.d_frozen keeps D fixed")
         return self
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from pipeline.config import OptimizerConfig, TrialConfig
 from pipeline.data import BatchSampler, GanDataset
-from pipeline.losses import decision_accuracy, discriminator_loss, generator_loss, gradient_penalty
+from pipeline.losses import decision_accuracy, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from pipeline.models import build_models
 from pipeline.parallel import DataParallel
 
@@ -82,7 +82,8 @@ def build_state(
 ) -> GanState:
     """Both networks (the same initial weights on every worker), their optimizers and schedules."""
     torch.manual_seed(config.train.seed)
-    d_batch_norm = config.train.loss != "wgan-gp"  # the gradient penalty is per sample
+    # gradient penalties (wgan-gp's, R1) are per sample: a batch-normed D mixes the samples
+    d_batch_norm = config.train.loss != "wgan-gp" and config.train.r1_weight == 0
     generator, discriminator = build_models(config.model, dataset.sample_shape, d_batch_norm)
     if config.model.d_init is not None:
         load_pretrained_discriminator(discriminator, config.model.d_init)
@@ -213,11 +214,15 @@ def discriminator_step(state: GanState, real: torch.Tensor, config: TrialConfig)
     z = torch.randn(real.shape[0], config.model.latent_dim, device=device, generator=state.noise)
     with torch.no_grad(), autocast(config, device):
         fake = state.g_forward(z)
+    if train.r1_weight > 0:
+        real = real.detach().requires_grad_(True)
     with torch.set_grad_enabled(not config.model.d_frozen), autocast(config, device):
         real_out, fake_out = state.d_forward(real).float(), state.d_forward(fake).float()
         loss = discriminator_loss(train.loss, real_out, fake_out, train.label_smoothing)
         if train.loss == "wgan-gp":
             loss = loss + train.gp_weight * gradient_penalty(state.d_forward, real, fake.float(), config.model.pack)
+        if train.r1_weight > 0:
+            loss = loss + train.r1_weight / 2 * r1_penalty(real_out, real, config.model.pack)
     if not config.model.d_frozen:
         state.opt_d.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,5 +1,5 @@
 """GAN losses as functions of D's outputs: non-saturating (default), minimax, hinge, least squares,
-and WGAN with gradient penalty.
+and WGAN with gradient penalty; and R1, a penalty on D's gradient at real data for any of them.
 
     loss_d = discriminator_loss("hinge", real_logits, fake_logits, smoothing=0.0)
     loss_g = generator_loss("hinge", fake_logits)
@@ -60,3 +60,9 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
     (gradient,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
     norms = gradient.reshape(real.shape[0] // pack, -1).norm(dim=1)
     return ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_out: torch.Tensor, real: torch.Tensor, pack: int) -> torch.Tensor:
+    """Mescheder et al.: ||grad D(x)||^2 at real x (which must require grad), one per pack of samples."""
+    (gradient,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+    return gradient.reshape(real.shape[0] // pack, -1).pow(2).sum(dim=1).mean()

@@ -51,6 +51,7 @@ def test_every_loss_steps(loss, make):
         {"optim.d.name": "sgd", "optim.d.lr": 0.01, "optim.d.momentum": 0.9, "optim.d.nesterov": True},
         {"train.grad_clip": 0.1, "train.label_smoothing": 0.1, "train.d_steps": 2},
         {"model.spectral_norm": True, "train.loss": "hinge"},
+        {"train.r1_weight": 1.0, "model.pack": 2},
         {"train.bf16": True},  # autocast on GPU only: a no-op here
     ],
 )
@@ -86,6 +87,24 @@ def test_frozen_pretrained_discriminator_does_not_change(tmp_path):
     unfrozen = take_steps(ring8_trial(**{"model.d_init": str(path)}), steps=1).discriminator.state_dict()
     first = next(name for name in unfrozen if name.endswith("weight"))
     assert not torch.equal(unfrozen[first], kept.checkpoint["discriminator"][first])
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_per_pack():
+    """A linear D has the gradient w everywhere: the penalty is ||w||^2, whatever the batch or packing."""
+    from pipeline.losses import r1_penalty
+
+    for pack in (1, 2):
+        linear = torch.nn.Linear(2 * pack, 1)
+        real = torch.randn(8, 2, requires_grad=True)
+        penalty = r1_penalty(linear(real.reshape(-1, 2 * pack)), real, pack)
+        assert penalty.item() == pytest.approx(linear.weight.pow(2).sum().item(), rel=1e-5)
+        penalty.backward()  # create_graph: D's weights get the penalty's gradient, 2w
+        assert torch.allclose(linear.weight.grad, 2 * linear.weight, rtol=1e-5)
+
+
+def test_r1_refuses_a_frozen_discriminator(tmp_path):
+    with pytest.raises(ValueError, match="r1_weight"):
+        ring8_trial(**{"model.d_init": str(tmp_path / "d.pt"), "model.d_frozen": True, "train.r1_weight": 1.0})
 
 
 def test_bad_d_init_names_the_file(tmp_path):
