@@ -158,6 +158,9 @@ class TrainConfig(Strict):
     gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp's gradient penalty, 10 as in Gulrajani et al.
     # gamma of R1 (Mescheder et al. 2018): gamma/2 * ||grad D||^2 at real data, any loss; 0 leaves it off
     r1_weight: float = Field(0.0, ge=0.0)
+    # decay of a moving average of G's weights, sampled in G's place by evaluations, the report and
+    # checkpoint readers (Yazici et al. 2019: averaged GANs are sharper); 0 leaves it off; 0.99-0.999 usual
+    g_ema: float = Field(0.0, ge=0.0, lt=1.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)  # one-sided: D's real target is 1 - this
     grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm for G and D; None: no clipping
     bf16: bool = False  # autocast to bfloat16 on GPU (ignored on CPU)

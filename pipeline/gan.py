@@ -38,6 +38,7 @@ class GanState:
     d_forward: Callable[[torch.Tensor], torch.Tensor]
     batch_size: int  # this worker's share of train.batch_size: all of it unless data-parallel
     parallel: DataParallel | None = None  # set when several workers train this GAN together
+    g_ema: nn.Module | None = None  # the moving average of G's weights, when train.g_ema is on
     step: int = 0
 
 
@@ -113,7 +114,42 @@ def build_state(
         torch.compile(discriminator) if compiled else discriminator,
         parallel.local_batch(config.train.batch_size) if parallel else config.train.batch_size,
         parallel,
+        averaged_copy(generator) if config.train.g_ema else None,
     )
+
+
+def averaged_copy(generator: nn.Module) -> nn.Module:
+    """The module that holds G's moving average: it starts as G and is only ever sampled, never trained."""
+    return copy.deepcopy(generator).requires_grad_(False)
+
+
+@torch.no_grad()
+def update_g_ema(state: GanState, decay: float) -> None:
+    """Moves G's average towards G's new weights and batch-norm statistics.
+
+    The decay warms up as in TensorFlow's ExponentialMovingAverage, min(decay, (1 + step) / (10 + step)),
+    so G's random start fades from the average within tens of steps rather than 1 / (1 - decay).
+    """
+    if state.g_ema is None:
+        return
+    weight = 1.0 - min(decay, (1 + state.step) / (10 + state.step))
+    averaged, current = [], []
+    for mine, theirs in zip(state_tensors(state.g_ema), state_tensors(state.generator), strict=True):
+        if mine.is_floating_point():
+            averaged.append(mine)
+            current.append(theirs)
+        else:  # batch norm's step counter
+            mine.copy_(theirs)
+    torch._foreach_lerp_(averaged, current, weight)  # one kernel for all tensors, not one each
+
+
+def state_tensors(module: nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *module.buffers()]
+
+
+def sampling_generator(state: GanState) -> nn.Module:
+    """What evaluations sample: G's moving average where the trial keeps one, else G."""
+    return state.g_ema if state.g_ema is not None else state.generator
 
 
 def state_to_checkpoint(state: GanState, config: TrialConfig, sample_shape: tuple[int, ...]) -> dict:
@@ -127,6 +163,7 @@ def state_to_checkpoint(state: GanState, config: TrialConfig, sample_shape: tupl
         "sample_shape": sample_shape,
         "step": state.step,
         "generator": state.generator.state_dict(),
+        "g_ema": state.g_ema.state_dict() if state.g_ema is not None else None,
         "discriminator": state.discriminator.state_dict(),
         "opt_g": state.opt_g.state_dict(),
         "opt_d": state.opt_d.state_dict(),
@@ -142,6 +179,10 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
     if checkpoint.get("format") != CHECKPOINT_FORMAT:  # absent in files this code never wrote
         raise ValueError(f"checkpoint format {checkpoint.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
     state.generator.load_state_dict(checkpoint["generator"])
+    if state.g_ema is not None:
+        # a checkpoint without an average (written before g_ema existed, or by a trial without one,
+        # which PBT may restore from) starts the average at its G
+        state.g_ema.load_state_dict(checkpoint.get("g_ema") or checkpoint["generator"])
     state.discriminator.load_state_dict(checkpoint["discriminator"])
     state.opt_g.load_state_dict(checkpoint["opt_g"])
     state.opt_d.load_state_dict(checkpoint["opt_d"])
@@ -158,10 +199,11 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
 
 
 def checkpoint_to_generator(checkpoint: dict) -> tuple[nn.Module, TrialConfig]:
-    """The trained generator of a checkpoint (on the CPU, in eval mode) and the trial config it was trained with."""
+    """The trained generator of a checkpoint (on the CPU, in eval mode) and the trial config it was trained
+    with: G's moving average where the trial kept one, as its evaluations sampled."""
     config = TrialConfig.model_validate(checkpoint["config"])
     generator, _ = build_models(config.model, tuple(checkpoint["sample_shape"]))
-    generator.load_state_dict(checkpoint["generator"])
+    generator.load_state_dict(checkpoint.get("g_ema") or checkpoint["generator"])  # no key: older files
     return generator.eval(), config
 
 
@@ -242,6 +284,7 @@ def generator_step(state: GanState, config: TrialConfig, device: torch.device) -
     average_gradients(state, state.generator)
     clip(state.generator, config.train.grad_clip)
     state.opt_g.step()
+    update_g_ema(state, config.train.g_ema)
     return loss.detach()
 
 

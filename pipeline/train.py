@@ -29,6 +29,7 @@ from pipeline.gan import (
     generator_step,
     load_checkpoint,
     real_batch,
+    sampling_generator,
     state_to_checkpoint,
 )
 from pipeline.images import histogram_plot, image_grid, scatter_plot
@@ -130,7 +131,7 @@ def evaluate_and_report(
     """One evaluation: rank 0 (the evaluator's holder) samples, scores, draws and checkpoints; every
     rank stops together if its samples are not finite, and every rank reports (`metrics` gains the scores)."""
     parallel, device = state.parallel, eval_noise.device
-    samples = generate(state.generator, eval_noise) if evaluator else None
+    samples = generate(sampling_generator(state), eval_noise) if evaluator else None
     finite = bool(torch.isfinite(samples).all()) if evaluator else True
     if not (parallel.main_says(finite, device) if parallel else finite):
         raise Diverged(f"the generator's samples hold NaN or infinite values at step {state.step}")

@@ -24,8 +24,10 @@ def test_ring8_gan_learns_more_than_one_mode():
     assert 0.0 <= final[names.D_ACC_REAL] <= 1.0
 
 
-def test_resume_from_checkpoint_matches_an_uninterrupted_run():
-    spec = tiny_spec("ring8", "trial.model.dropout=0.3")  # dropout: the torch RNG state must resume too
+@pytest.mark.parametrize("g_ema", [0.0, 0.9])
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(g_ema):
+    # dropout: the torch RNG state must resume too; g_ema: so must G's moving average
+    spec = tiny_spec("ring8", "trial.model.dropout=0.3", f"trial.train.g_ema={g_ema}")
     whole = Collect()
     train(spec.trial, whole)
     resumed = Collect()
@@ -33,7 +35,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run():
     train(spec.trial, resumed, checkpoint=checkpoint_at_20)
     assert [step for step, *_ in resumed.reports] == [40]
     assert resumed.reports[0][1] == whole.reports[1][1]
-    for key in ("generator", "discriminator"):
+    for key in ("generator", "discriminator") + (("g_ema",) if g_ema else ()):
         for name, tensor in whole.reports[1][2][key].items():
             assert torch.equal(tensor, resumed.reports[0][2][key][name]), name
 
@@ -52,3 +54,43 @@ def test_checkpoint_describes_itself():
 def test_non_finite_losses_raise_diverged():
     with pytest.raises(Diverged, match="non-finite"):
         losses_to_metrics(torch.tensor([float("nan"), 0.5, 0.5, 1.0]))
+
+
+def test_g_ema_is_the_warmed_up_moving_average_of_g_and_what_is_sampled():
+    from pipeline.data import load_dataset
+    from pipeline.gan import build_state, checkpoint_to_generator, generator_step, state_to_checkpoint
+
+    decay = 0.9
+    trial = tiny_spec("ring8", f"trial.train.g_ema={decay}").trial
+    state = build_state(trial, load_dataset(trial.dataset), torch.device("cpu"))
+    expected = {name: tensor.clone() for name, tensor in state.generator.state_dict().items()}
+    for step in range(30):  # past the warm-up: from step 80 / 9 on, the decay is the config's
+        state.step = step
+        generator_step(state, trial, torch.device("cpu"))
+        weight = 1 - min(decay, (1 + step) / (10 + step))
+        for name, tensor in state.generator.state_dict().items():
+            if tensor.is_floating_point():
+                expected[name] = expected[name] + weight * (tensor - expected[name])
+    for name, tensor in state.g_ema.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, expected[name], atol=1e-6), name
+    first_weight = next(name for name in expected if name.endswith("weight"))
+    assert not torch.allclose(expected[first_weight], state.generator.state_dict()[first_weight])
+    generator, _ = checkpoint_to_generator(state_to_checkpoint(state, trial, (2,)))
+    assert torch.equal(generator.state_dict()[first_weight], state.g_ema.state_dict()[first_weight])
+
+
+def test_evaluations_score_the_average_that_checkpoint_readers_sample(tmp_path):
+    """With g_ema on, a trial's reported metrics are those of its checkpoint's generator (the average)."""
+    from pipeline.data import load_dataset
+    from pipeline.evaluate import checkpoint_to_points, evaluate_points
+
+    spec = tiny_spec("ring8", "trial.train.g_ema=0.9", "trial.eval.samples=500")
+    collected = Collect()
+    train(spec.trial, collected)
+    step, reported, checkpoint = collected.reports[-1]
+    torch.save(checkpoint, tmp_path / "gan.pt")
+    points, _ = checkpoint_to_points(tmp_path / "gan.pt", 500)
+    rescored = evaluate_points(points, load_dataset(spec.trial.dataset), 500)
+    assert rescored[names.FID] == pytest.approx(reported[names.FID], rel=1e-6)
+    assert rescored[names.HQ_FRACTION] == reported[names.HQ_FRACTION]
