@@ -64,7 +64,7 @@ def test_g_ema_is_the_warmed_up_moving_average_of_g_and_what_is_sampled():
     trial = tiny_spec("ring8", f"trial.train.g_ema={decay}").trial
     state = build_state(trial, load_dataset(trial.dataset), torch.device("cpu"))
     expected = {name: tensor.clone() for name, tensor in state.generator.state_dict().items()}
-    for step in range(30):  # past the warm-up: from step 80 / 9 on, the decay is the config's
+    for step in range(100):  # the warm-up ends at step 80, where (1 + step) / (10 + step) reaches 0.9
         state.step = step
         generator_step(state, trial, torch.device("cpu"))
         weight = 1 - min(decay, (1 + step) / (10 + step))
@@ -88,7 +88,7 @@ def test_evaluations_score_the_average_that_checkpoint_readers_sample(tmp_path):
     spec = tiny_spec("ring8", "trial.train.g_ema=0.9", "trial.eval.samples=500")
     collected = Collect()
     train(spec.trial, collected)
-    step, reported, checkpoint = collected.reports[-1]
+    _, reported, checkpoint = collected.reports[-1]
     torch.save(checkpoint, tmp_path / "gan.pt")
     points, _ = checkpoint_to_points(tmp_path / "gan.pt", 500)
     rescored = evaluate_points(points, load_dataset(spec.trial.dataset), 500)
