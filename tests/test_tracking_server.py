@@ -1,4 +1,5 @@
-"""Sweeps against a real `mlflow server` on loopback: HTTP, SQLite backend, proxied artifacts."""
+"""Sweeps against a real `mlflow server` on loopback: HTTP, SQLite backend, proxied artifacts; the shared
+sweep meets a server outage mid-training, so every check below also says that nothing was lost to it."""
 
 import subprocess
 import sys
@@ -16,57 +17,99 @@ from pipeline.run_keys import ROLE_TAG, STATUS_TAG
 from .conftest import SEARCH_SPACES, free_port, trial_runs
 
 pytestmark = pytest.mark.e2e
+STEPS, EVAL_EVERY = 500, 100
+EVALUATION_STEPS = list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
 
 
+class Server:
+    """`mlflow server` on loopback with a SQLite backend and proxied artifacts under `root`, which a test
+    can stop and start again on the same port and store, as an outage would."""
 
-def start_server(root, port):
-    """`mlflow server` on loopback with a SQLite backend and proxied artifacts under `root`; waits until it answers."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--serve-artifacts",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=(root / "server.log").open("w"),
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return server
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
+    def __init__(self, root, port: int):
+        self.root, self.port, self.process = root, port, None
+        self.uri = f"http://127.0.0.1:{port}"
 
+    def start(self) -> None:
+        """Start it and wait until it answers."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--backend-store-uri", f"sqlite:///{self.root / 'server.db'}", "--serve-artifacts",
+             "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
+            stdout=subprocess.DEVNULL, stderr=(self.root / "server.log").open("w"),
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.process.kill()
+                    pytest.fail("mlflow server did not start:\n" + (self.root / "server.log").read_text()[-3000:])
+                time.sleep(0.5)
 
-def stop_server(server):
-    server.terminate()
-    server.wait(timeout=30)
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    port = free_port()
-    server = start_server(tmp_path_factory.mktemp("server"), port)
-    yield f"http://127.0.0.1:{port}"
-    stop_server(server)
+    server = Server(tmp_path_factory.mktemp("server"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def evaluations_reported(workdir) -> int:
+    """Results the sweep's trials have given Tune (each written after its MLflow logging was tried)."""
+    return sum(len(path.read_text().splitlines()) for path in workdir.glob("ray_results/*/*/result.json"))
+
+
+def first_evaluation_logged(client: MlflowClient) -> bool:
+    experiment = client.get_experiment_by_name("ring8")
+    runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
+    return any(client.get_metric_history(run.info.run_id, names.FID) for run in runs)
+
+
+def wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
 def sweep_on_server(mlflow_server, tmp_path_factory):
+    """Two trials; once one has logged an evaluation the server goes down until three more evaluations
+    have met the outage (so at least one trial's logging failed), then comes back on the same store."""
     workdir = tmp_path_factory.mktemp("sweep")
-    command = [
-        sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", mlflow_server,
-        "--set", "trial.train.steps=300", "--set", "trial.train.eval_every=100", "--set", "trial.eval.samples=500",
-        "--set", "parameters={model.dropout: {grid: [0.0, 0.3]}}",
-    ]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir, result
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri",
+         mlflow_server.uri, "--set", f"trial.train.steps={STEPS}", "--set", f"trial.train.eval_every={EVAL_EVERY}",
+         "--set", "trial.eval.samples=500", "--set", "parameters={model.dropout: {grid: [0.0, 0.3]}}"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(lambda: first_evaluation_logged(MlflowClient(mlflow_server.uri)) or sweep.poll() is not None,
+                 "a trial's first evaluation in MLflow")
+        mlflow_server.stop()
+        reported_before_outage = evaluations_reported(workdir)
+        wait_for(lambda: evaluations_reported(workdir) >= reported_before_outage + 3 or sweep.poll() is not None,
+                 "evaluations during the outage")
+        mlflow_server.start()
+        output, _ = sweep.communicate(timeout=500)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, output[-4000:]
+    assert "kept to send later" in output  # the outage really happened during training
+    return workdir, output
 
 
 def test_runs_nest_and_hold_metrics_and_images_at_every_step(mlflow_server, sweep_on_server):
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server.uri)
     experiment = client.get_experiment_by_name("ring8")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "parent"]
@@ -77,23 +120,24 @@ def test_runs_nest_and_hold_metrics_and_images_at_every_step(mlflow_server, swee
         assert child.data.tags[STATUS_TAG] == "finished"
         assert child.data.params["optim.d.lr"] == "0.001" and child.data.params["model.dropout"] in ("0.0", "0.3")
         history = client.get_metric_history(child.info.run_id, names.FID)
-        assert [m.step for m in history] == [100, 200, 300]
+        assert [m.step for m in history] == EVALUATION_STEPS  # each once, outage or not
         images = [a.path for a in client.list_artifacts(child.info.run_id, "images") if a.path.endswith(".png")]
-        assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in images) == [100, 200, 300]
+        # at least once: a call the dying server took without answering is sent again
+        assert {int(p.split("+step+")[1].split("+")[0]) for p in images} == set(EVALUATION_STEPS)
 
 
 def test_final_checkpoint_is_an_artifact_that_evaluate_loads(mlflow_server, sweep_on_server, tmp_path, capsys):
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server.uri)
     experiment = client.get_experiment_by_name("ring8")
     child = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial")
     path = client.download_artifacts(child.info.run_id, "checkpoint/gan.pt", str(tmp_path))
-    assert torch.load(path, weights_only=False)["step"] == 300
+    assert torch.load(path, weights_only=False)["step"] == STEPS
     assert evaluate_main(["--checkpoint", path, "--n", "500", "--json"]) == 0
     assert '"fid"' in capsys.readouterr().out
 
 
 def test_best_trial_is_a_registered_model_version(mlflow_server, sweep_on_server):
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server.uri)
     versions = client.search_model_versions("name = 'ring8'")
     assert len(versions) == 1
     run = client.get_run(versions[0].run_id)
@@ -101,14 +145,14 @@ def test_best_trial_is_a_registered_model_version(mlflow_server, sweep_on_server
 
 
 def test_report_reads_from_the_server(mlflow_server, sweep_on_server):
-    workdir, result = sweep_on_server
+    workdir, output = sweep_on_server
     html = (workdir / "reports" / "ring8.html").read_text()
     assert html.count('alt="samples of ') == 2  # each trial's last sample picture, through the artifact proxy
     assert 'alt="latent plane"' in html  # the best generator's latent map, drawn by the driver
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server.uri)
     for run in trial_runs(client, "ring8"):  # each trial links to its run in the server's UI
-        assert f'href="{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"' in html
-    assert f"open {mlflow_server}" in result.stdout
+        assert f'href="{mlflow_server.uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"' in html
+    assert f"open {mlflow_server.uri}" in output
 
 
 def test_unreachable_server_fails_before_any_trial(tmp_path):
@@ -122,51 +166,3 @@ def test_unreachable_server_fails_before_any_trial(tmp_path):
     assert f"cannot reach the MLflow tracking server {closed}" in result.stderr
     assert "Started a local Ray" not in result.stdout + result.stderr
     assert time.monotonic() - started < 60
-
-
-def evaluations_reported(workdir) -> int:
-    """Results the sweep's trials have given Tune (each written after its MLflow logging was tried)."""
-    return sum(len(path.read_text().splitlines()) for path in workdir.glob("ray_results/*/*/result.json"))
-
-
-def test_server_down_mid_sweep_loses_nothing(tmp_path):
-    port, root = free_port(), tmp_path / "server"
-    root.mkdir()
-    uri = f"http://127.0.0.1:{port}"
-    server = start_server(root, port)
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", uri,
-         "--set", "trial.train.steps=1000", "--set", "trial.train.eval_every=250", "--set", "trial.eval.samples=500",
-         "--set", "parameters={model.dropout: {grid: [0.3]}}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        client = MlflowClient(uri)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # wait for the trial's first two evaluations
-            experiment = client.get_experiment_by_name("ring8")
-            runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
-            if runs and len(client.get_metric_history(runs[0].info.run_id, names.FID)) >= 2:
-                break
-            time.sleep(0.5)
-        stop_server(server)
-        deadline = time.monotonic() + 300
-        while evaluations_reported(tmp_path) < 3 and time.monotonic() < deadline:
-            time.sleep(0.5)  # the trial trains on, meets the outage at its 3rd evaluation and keeps it to send later
-        server = start_server(root, port)
-        output, _ = sweep.communicate(timeout=500)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-    try:
-        assert sweep.returncode == 0, output[-4000:]
-        assert "kept to send later" in output  # the outage really happened during training
-        (run,) = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")
-        assert run.data.tags[STATUS_TAG] == "finished"
-        steps = list(range(250, 1001, 250))
-        assert [m.step for m in client.get_metric_history(run.info.run_id, names.FID)] == steps
-        images = [a.path for a in client.list_artifacts(run.info.run_id, "images") if a.path.endswith(".png")]
-        # at least once: a call the dying server took without answering is sent again
-        assert {int(p.split("+step+")[1].split("+")[0]) for p in images} == set(steps)
-    finally:
-        stop_server(server)
