@@ -2,13 +2,16 @@
 
     python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 1 2 [--workdir /tmp/search-bench]
     python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
+    python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set train.g_ema=0.99 \
+        --methods random asha_tpe --workdir /tmp/search-bench-hq
 
 Every (method, seed) is a real sweep through `python -m pipeline.sweep` (Ray Tune, MLflow in one SQLite
 file in the workdir), named `DATASET-METHOD-sSEED`; sweeps already finished there are not run again,
 so an interrupted benchmark goes on where it stopped. Compute is counted in training steps: each
 evaluation a trial logs stands for `eval_every` steps, and a sweep's evaluations are replayed in the
-order of their MLflow timestamps, so the curve is "best fid so far" against "steps trained so far"
-over all of the sweep's trials together.
+order of their MLflow timestamps, so the curve is "best fid so far" (or the `--metric` asked for)
+against "steps trained so far" over all of the sweep's trials together. `--set` changes a trial key
+for every trial of every method; give such a variant a workdir of its own, as sweeps are found by name.
 
 Target (issue 8): ASHA with TPE reaches random search's final best with at most a third of random
 search's compute.
@@ -31,7 +34,6 @@ from sweep_cli import SPECS, run_sweep, tracking_uri  # this folder's: the scrip
 from pipeline.report.load import find_parent, search
 from pipeline.run_keys import ROLE_PARENT, ROLE_TAG
 
-METRIC = "fid"  # continuous, unlike grid25's own ranking metric (modes), so the methods can be told apart
 STEPS = 1500  # per trial for random, TPE and ASHA's longest trials
 EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per full trial
 TRIALS = 12  # random and TPE
@@ -61,6 +63,25 @@ METHODS = {
 }
 
 
+@dataclass(frozen=True)
+class Objective:
+    """The metric a sweep ranks its trials by, and which way is better."""
+    metric: str
+    mode: str  # "min" or "max", as the spec's `mode`
+
+    def better(self, value: float, than: float) -> bool:
+        return value < than if self.mode == "min" else value > than
+
+    @property
+    def worst(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
+
+
+# fid is the default: continuous, unlike grid25's own ranking metric (modes), so the methods can be told
+# apart; hq_fraction is ring8's own ranking metric, the one the quality section searches on.
+OBJECTIVES = {"fid": Objective("fid", "min"), "hq_fraction": Objective("hq_fraction", "max")}
+
+
 @dataclass
 class Curve:
     """A sweep's best-so-far metric after each of its evaluations, with the steps trained by then."""
@@ -68,14 +89,15 @@ class Curve:
     best: list[float]
     wall_seconds: float  # the sweep's parent run, start to end: trials, start-up and Tune's bookkeeping
 
-    def steps_to_reach(self, target: float) -> int | None:
-        return next((s for s, b in zip(self.steps, self.best, strict=True) if b <= target), None)
+    def steps_to_reach(self, target: float, objective: Objective) -> int | None:
+        return next((s for s, b in zip(self.steps, self.best, strict=True) if not objective.better(target, b)), None)
 
 
-def sweep_overrides(dataset: str, method: str, seed: int) -> list[str]:
-    return [f"metric={METRIC}", "mode=min", f"trial.train.steps={STEPS}", f"trial.train.eval_every={EVAL_EVERY}",
-            f"trial.train.seed={seed}", f"search.seed={seed}", "search.max_concurrent=2",
-            f"parameters={SPACES[dataset]}", *METHODS[method]]
+def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, trial_keys: list[str]) -> list[str]:
+    return [f"metric={objective.metric}", f"mode={objective.mode}", f"trial.train.steps={STEPS}",
+            f"trial.train.eval_every={EVAL_EVERY}", f"trial.train.seed={seed}", f"search.seed={seed}",
+            "search.max_concurrent=2", f"parameters={SPACES[dataset]}", *METHODS[method],
+            *(f"trial.{key}" for key in trial_keys)]
 
 
 def finished(client: MlflowClient, experiment_name: str) -> bool:
@@ -87,7 +109,8 @@ def finished(client: MlflowClient, experiment_name: str) -> bool:
     return bool(runs)
 
 
-def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Path) -> None:
+def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Path, objective: Objective,
+                trial_keys: list[str]) -> None:
     client = MlflowClient(tracking_uri(workdir))
     for seed in seeds:
         for method in methods:
@@ -96,7 +119,7 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] sweep {name}", flush=True)
             started = time.perf_counter()
-            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed),
+            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed, objective, trial_keys),
                       log=workdir / f"{name}.log", experiment=name)
             print(f"  {time.perf_counter() - started:.0f} s", flush=True)
 
@@ -108,16 +131,16 @@ def sweep_runs(client: MlflowClient, experiment_name: str):
     return parent, search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
 
 
-def sweep_curve(client: MlflowClient, experiment_name: str) -> tuple[Curve, dict]:
+def sweep_curve(client: MlflowClient, experiment_name: str, objective: Objective) -> tuple[Curve, dict]:
     """The sweep's curve and its best trial's parameters and final metrics."""
     parent, trials = sweep_runs(client, experiment_name)
     events = []
     for run_id in trials["run_id"]:
-        events += [(m.timestamp, m.value, run_id) for m in client.get_metric_history(run_id, METRIC)]
+        events += [(m.timestamp, m.value, run_id) for m in client.get_metric_history(run_id, objective.metric)]
     events.sort()
-    steps, best, so_far, best_run = [], [], math.inf, None
+    steps, best, so_far, best_run = [], [], objective.worst, None
     for count, (_, value, run_id) in enumerate(events, start=1):
-        if math.isfinite(value) and value < so_far:
+        if math.isfinite(value) and objective.better(value, so_far):
             so_far, best_run = value, run_id
         steps.append(count * EVAL_EVERY)
         best.append(so_far)
@@ -145,37 +168,37 @@ def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
             "fid": row["metrics.fid"], "values": swept}
 
 
-def summarize(dataset: str, seeds: list[int], workdir: Path) -> None:
+def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objective) -> None:
     client = MlflowClient(tracking_uri(workdir))
     done = [(m, s) for s in seeds for m in METHODS if finished(client, f"{dataset}-{m}-s{s}")]
     missing = sorted(set((m, s) for m in METHODS for s in seeds) - set(done))
     if missing:  # a benchmark cut short: summarize what finished, and say what did not
         print(f"not finished, left out: {', '.join(f'{dataset}-{m}-s{s}' for m, s in missing)}")
     seeds = [s for s in seeds if ("random", s) in done]
-    curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}") for m, s in done if s in seeds}
-    print(f"\n{dataset}: best {METRIC} so far; compute in thousands of training steps\n")
+    curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}", objective) for m, s in done if s in seeds}
+    print(f"\n{dataset}: best {objective.metric} so far; compute in thousands of training steps\n")
     print("| method | seed | trials' compute (k steps) | sweep wall (s) | final best "
           "| compute to reach random's final best |")
     print("|---|---:|---:|---:|---:|---:|")
     for method, seed in sorted(curves, key=lambda key: (list(METHODS).index(key[0]), key[1])):
         curve, random_curve = curves[(method, seed)][0], curves[("random", seed)][0]
-        reach = curve.steps_to_reach(random_curve.best[-1])
+        reach = curve.steps_to_reach(random_curve.best[-1], objective)
         share = "never" if reach is None else f"{reach / 1000:.2f}k ({reach / random_curve.steps[-1]:.0%})"
         print(f"| {method} | {seed} | {curve.steps[-1] / 1000:.1f} | {curve.wall_seconds:.0f} "
               f"| {curve.best[-1]:.4f} | {share} |")
-    best_method, best_seed = min(curves, key=lambda key: curves[key][0].best[-1])
+    best_method, best_seed = (min if objective.mode == "min" else max)(curves, key=lambda key: curves[key][0].best[-1])
     overall = curves[(best_method, best_seed)][1]
-    print(f"\nBest trial of all by {METRIC}: {best_method} seed {best_seed}")
+    print(f"\nBest trial of all by {objective.metric}: {best_method} seed {best_seed}")
     print(json.dumps(overall, indent=1, default=str))
     print("\nBest fixed-configuration trial by PacGAN's criteria (final modes, then high-quality share):")
     # PBT's trials change their values while they train: a fixed configuration comes from the others.
     fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m != "pbt"]
     print(json.dumps(best_by_pacgan(client, fixed), indent=1))
-    draw(curves, dataset, seeds, workdir / f"search_efficiency_{dataset}.png")
+    draw(curves, dataset, seeds, objective, workdir / f"search_efficiency_{dataset}.png")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
 
 
-def draw(curves: dict, dataset: str, seeds: list[int], out: Path) -> None:
+def draw(curves: dict, dataset: str, seeds: list[int], objective: Objective, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -185,7 +208,8 @@ def draw(curves: dict, dataset: str, seeds: list[int], out: Path) -> None:
     for (method, seed), (curve, _) in curves.items():
         axis.step([s / 1000 for s in curve.steps], curve.best, where="post", color=colours[method],
                   label=method if seed == seeds[0] else None, alpha=0.8)
-    axis.set(xlabel="training steps spent, all trials (thousands)", ylabel=f"best {METRIC} so far", yscale="log",
+    axis.set(xlabel="training steps spent, all trials (thousands)", ylabel=f"best {objective.metric} so far",
+             yscale="log" if objective.mode == "min" else "linear",
              title=f"{dataset}: search efficiency, seeds {', '.join(map(str, seeds))}")
     axis.legend()
     figure.tight_layout()
@@ -200,12 +224,17 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/search-bench"))
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
                         help="run only these methods' missing sweeps (the summary reads every finished one)")
+    parser.add_argument("--metric", choices=sorted(OBJECTIVES), default="fid",
+                        help="what the sweeps rank on and the curves follow (default fid)")
+    parser.add_argument("--set", dest="trial_keys", action="append", default=[], metavar="KEY=VALUE",
+                        help="a trial key for every trial, e.g. --set train.g_ema=0.99 (repeatable)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    objective = OBJECTIVES[args.metric]
     if not args.summary_only:
-        run_missing(args.dataset, args.seeds, args.methods, args.workdir)
-    summarize(args.dataset, args.seeds, args.workdir)
+        run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.trial_keys)
+    summarize(args.dataset, args.seeds, args.workdir, objective)
     return 0
 
 
