@@ -247,6 +247,9 @@ class SearchConfig(Strict):
     num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random and optuna: trials drawn
     max_concurrent: int = Field(4, ge=1)  # trials running at once (Ray also caps it by resources)
     seed: int | None = None  # random and optuna: same seed, same trials
+    # optuna: trials drawn at random before TPE models the results; Optuna's own default, which
+    # leaves TPE little to do in the 12-24 trials of a small sweep
+    startup_trials: int = Field(10, ge=1)
     stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
     min_modes: int | None = Field(None, ge=1)  # rank (and register) only trials covering this many modes first
 

@@ -47,7 +47,8 @@ def search_algorithm(spec: SweepSpec) -> Searcher | BasicVariantGenerator:
         from optuna.samplers import TPESampler
         from ray.tune.search.optuna import OptunaSearch
 
-        searcher = OptunaSearch(sampler=TPESampler(seed=spec.search.seed))
+        sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
+        searcher = OptunaSearch(sampler=sampler)
         return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
@@ -116,7 +117,8 @@ def describe_space(spec: SweepSpec) -> list[str]:
         lines = [f"{len(points)} trials (grid search):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
-        how = "random search" if spec.search.algorithm == "random" else "Optuna TPE"
+        how = ("random search" if spec.search.algorithm == "random"
+               else f"Optuna TPE after {spec.search.startup_trials} random draws")
         lines = [f"{spec.search.num_samples} trials drawn by {how} (seed {spec.search.seed}) from:"]
         lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
     for key, param in spec.scheduler.mutations.items():

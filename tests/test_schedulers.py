@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import metric_names as names
 from pipeline.config import ConfigError
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
-from pipeline.search_space import CollapseStopper, scheduler, search_algorithm
+from pipeline.search_space import CollapseStopper, param_space, scheduler, search_algorithm
 from pipeline.spec_file import load_spec
 from pipeline.tracking import TrialRun, mark_stopped, open_sweep
 
@@ -36,6 +36,23 @@ def test_tune_objects_follow_the_spec():
     assert type(search_algorithm(full)).__name__ == "ConcurrencyLimiter"
     assert type(scheduler(full)).__name__ == "AsyncHyperBandScheduler"
     assert type(scheduler(load_spec(SEARCH_SPACES / "pbt.yaml"))).__name__ == "PopulationBasedTraining"
+
+
+def test_tpe_models_the_results_after_its_startup_trials():
+    """The same seed and the same two results: with startup_trials=2 the third point comes from TPE's
+    model of them, with Optuna's default of 10 it is still the third random draw."""
+
+    def third_point(startup_trials: int) -> dict:
+        spec = load_spec(SEARCH_SPACES / "full.yaml", ["search.seed=0", f"search.startup_trials={startup_trials}"])
+        searcher = search_algorithm(spec)
+        searcher.set_search_properties(spec.metric, spec.mode, param_space(spec))
+        for number, value in enumerate((0.2, 0.7)):
+            searcher.suggest(f"t{number}")
+            searcher.on_trial_complete(f"t{number}", {spec.metric: value})
+        return searcher.suggest("t2")
+
+    assert third_point(2) != third_point(10)
+    assert third_point(10) == third_point(3)  # the first three draws are the seed's random ones
 
 
 def test_collapse_rule_counts_consecutive_collapsed_evaluations():
