@@ -2,7 +2,7 @@
 
     python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 1 2 [--workdir /tmp/search-bench]
     python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
-    python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set train.g_ema=0.99 \
+    python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
         --methods random asha_tpe --workdir /tmp/search-bench-hq
 
 Every (method, seed) is a real sweep through `python -m pipeline.sweep` (Ray Tune, MLflow in one SQLite
@@ -10,8 +10,8 @@ file in the workdir), named `DATASET-METHOD-sSEED`; sweeps already finished ther
 so an interrupted benchmark goes on where it stopped. Compute is counted in training steps: each
 evaluation a trial logs stands for `eval_every` steps, and a sweep's evaluations are replayed in the
 order of their MLflow timestamps, so the curve is "best fid so far" (or the `--metric` asked for)
-against "steps trained so far" over all of the sweep's trials together. `--set` changes a trial key
-for every trial of every method; give such a variant a workdir of its own, as sweeps are found by name.
+against "steps trained so far" over all of the sweep's trials together. `--set` changes a spec key
+for every sweep of every method; give such a variant a workdir of its own, as sweeps are found by name.
 
 Target (issue 8): ASHA with TPE reaches random search's final best with at most a third of random
 search's compute.
@@ -93,11 +93,11 @@ class Curve:
         return next((s for s, b in zip(self.steps, self.best, strict=True) if not objective.better(target, b)), None)
 
 
-def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, trial_keys: list[str]) -> list[str]:
+def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, spec_keys: list[str]) -> list[str]:
     return [f"metric={objective.metric}", f"mode={objective.mode}", f"trial.train.steps={STEPS}",
             f"trial.train.eval_every={EVAL_EVERY}", f"trial.train.seed={seed}", f"search.seed={seed}",
             "search.max_concurrent=2", f"parameters={SPACES[dataset]}", *METHODS[method],
-            *(f"trial.{key}" for key in trial_keys)]
+            *spec_keys]
 
 
 def finished(client: MlflowClient, experiment_name: str) -> bool:
@@ -110,7 +110,7 @@ def finished(client: MlflowClient, experiment_name: str) -> bool:
 
 
 def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Path, objective: Objective,
-                trial_keys: list[str]) -> None:
+                spec_keys: list[str]) -> None:
     client = MlflowClient(tracking_uri(workdir))
     for seed in seeds:
         for method in methods:
@@ -119,7 +119,7 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] sweep {name}", flush=True)
             started = time.perf_counter()
-            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed, objective, trial_keys),
+            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed, objective, spec_keys),
                       log=workdir / f"{name}.log", experiment=name)
             print(f"  {time.perf_counter() - started:.0f} s", flush=True)
 
@@ -226,14 +226,14 @@ def main() -> int:
                         help="run only these methods' missing sweeps (the summary reads every finished one)")
     parser.add_argument("--metric", choices=sorted(OBJECTIVES), default="fid",
                         help="what the sweeps rank on and the curves follow (default fid)")
-    parser.add_argument("--set", dest="trial_keys", action="append", default=[], metavar="KEY=VALUE",
-                        help="a trial key for every trial, e.g. --set train.g_ema=0.99 (repeatable)")
+    parser.add_argument("--set", dest="spec_keys", action="append", default=[], metavar="KEY=VALUE",
+                        help="a spec key for every sweep, e.g. --set trial.train.g_ema=0.99 (repeatable)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     objective = OBJECTIVES[args.metric]
     if not args.summary_only:
-        run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.trial_keys)
+        run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.spec_keys)
     summarize(args.dataset, args.seeds, args.workdir, objective)
     return 0
 
