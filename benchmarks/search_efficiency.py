@@ -4,6 +4,8 @@
     python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
     python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
         --methods random asha_tpe --workdir /tmp/search-bench-hq
+    python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
+        --steps 4500 --set search.startup_trials=4 --methods random asha_tpe --workdir /tmp/search-bench-4500
 
 Every (method, seed) is a real sweep through `python -m pipeline.sweep` (Ray Tune, MLflow in one SQLite
 file in the workdir), named `DATASET-METHOD-sSEED`; sweeps already finished there are not run again,
@@ -34,8 +36,8 @@ from sweep_cli import SPECS, run_sweep, tracking_uri  # this folder's: the scrip
 from pipeline.report.load import find_parent, search
 from pipeline.run_keys import ROLE_PARENT, ROLE_TAG
 
-STEPS = 1500  # per trial for random, TPE and ASHA's longest trials
-EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per full trial
+STEPS = 1500  # per trial for random, TPE and ASHA's longest trials, unless --steps says otherwise
+EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per 1500-step trial
 TRIALS = 12  # random and TPE
 ASHA_TRIALS = 24  # ASHA stops most trials after one evaluation, so it is given twice the trials
 PBT_POPULATION = 6  # trained twice as long as a random trial: the same compute as random search
@@ -58,9 +60,10 @@ METHODS = {
     "tpe": [f"search.num_samples={TRIALS}", "search.algorithm=optuna", "scheduler={name: fifo}"],
     "asha_tpe": [f"search.num_samples={ASHA_TRIALS}", "search.algorithm=optuna",
                  "scheduler={name: asha, grace_period: 1, reduction_factor: 3}"],
-    "pbt": [f"search.num_samples={PBT_POPULATION}", "search.algorithm=random", f"trial.train.steps={2 * STEPS}",
+    "pbt": [f"search.num_samples={PBT_POPULATION}", "search.algorithm=random",
             f"scheduler={{name: pbt, perturbation_interval: 2, quantile_fraction: 0.25, mutations: {PBT_MUTATIONS}}}"],
 }
+PBT_LENGTH = 2  # PBT's members train this many times --steps: with half the trials, the same compute as random
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,10 @@ class Curve:
         return next((s for s, b in zip(self.steps, self.best, strict=True) if not objective.better(target, b)), None)
 
 
-def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, spec_keys: list[str]) -> list[str]:
-    return [f"metric={objective.metric}", f"mode={objective.mode}", f"trial.train.steps={STEPS}",
+def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, steps: int,
+                    spec_keys: list[str]) -> list[str]:
+    trial_steps = PBT_LENGTH * steps if method == "pbt" else steps
+    return [f"metric={objective.metric}", f"mode={objective.mode}", f"trial.train.steps={trial_steps}",
             f"trial.train.eval_every={EVAL_EVERY}", f"trial.train.seed={seed}", f"search.seed={seed}",
             "search.max_concurrent=2", f"parameters={SPACES[dataset]}", *METHODS[method],
             *spec_keys]
@@ -110,7 +115,7 @@ def finished(client: MlflowClient, experiment_name: str) -> bool:
 
 
 def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Path, objective: Objective,
-                spec_keys: list[str]) -> None:
+                steps: int, spec_keys: list[str]) -> None:
     client = MlflowClient(tracking_uri(workdir))
     for seed in seeds:
         for method in methods:
@@ -119,8 +124,8 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] sweep {name}", flush=True)
             started = time.perf_counter()
-            run_sweep(SPECS / f"{dataset}.yaml", workdir, sweep_overrides(dataset, method, seed, objective, spec_keys),
-                      log=workdir / f"{name}.log", experiment=name)
+            overrides = sweep_overrides(dataset, method, seed, objective, steps, spec_keys)
+            run_sweep(SPECS / f"{dataset}.yaml", workdir, overrides, log=workdir / f"{name}.log", experiment=name)
             print(f"  {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -217,6 +222,21 @@ def draw(curves: dict, dataset: str, seeds: list[int], objective: Objective, out
     print(f"chart: {out}")
 
 
+def positive_multiple_of_eval_every(text: str) -> int:
+    steps = int(text)
+    if steps <= 0 or steps % EVAL_EVERY:
+        raise argparse.ArgumentTypeError(f"{steps} is not a positive multiple of {EVAL_EVERY}, the evaluation interval")
+    return steps
+
+
+def spec_key(text: str) -> str:
+    """A --set KEY=VALUE, refused where it would change what the compute count assumes."""
+    key = text.partition("=")[0].strip()
+    if key in ("trial.train.steps", "trial.train.eval_every"):
+        raise argparse.ArgumentTypeError(f"{key}: use --steps; every evaluation is counted as {EVAL_EVERY} steps")
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(SPACES), required=True)
@@ -226,14 +246,17 @@ def main() -> int:
                         help="run only these methods' missing sweeps (the summary reads every finished one)")
     parser.add_argument("--metric", choices=sorted(OBJECTIVES), default="fid",
                         help="what the sweeps rank on and the curves follow (default fid)")
-    parser.add_argument("--set", dest="spec_keys", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--steps", type=positive_multiple_of_eval_every, default=STEPS,
+                        help=f"a trial's length (PBT's members: twice it), a multiple of {EVAL_EVERY} (default "
+                             f"{STEPS}); longer trials give ASHA more rungs to stop trials at")
+    parser.add_argument("--set", dest="spec_keys", type=spec_key, action="append", default=[], metavar="KEY=VALUE",
                         help="a spec key for every sweep, e.g. --set trial.train.g_ema=0.99 (repeatable)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     objective = OBJECTIVES[args.metric]
     if not args.summary_only:
-        run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.spec_keys)
+        run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.steps, args.spec_keys)
     summarize(args.dataset, args.seeds, args.workdir, objective)
     return 0
 
