@@ -122,11 +122,18 @@ def test_huge_learning_rate_diverges():
 
 
 def test_compiled_networks_train_like_eager_ones():
-    trial = ring8_trial(**{"train.compile": True, "model.width": 16})
-    compiled = take_steps(trial, steps=2)
-    eager = take_steps(ring8_trial(**{"model.width": 16}), steps=2)
-    for name, tensor in eager.generator.state_dict().items():
-        assert torch.allclose(tensor, compiled.generator.state_dict()[name], atol=1e-4), name
+    # SGD: Adam's first update is about lr * sign(gradient), which turns the float noise between
+    # compiled and eager kernels on a near-zero gradient into a whole lr of difference
+    values = {"model.width": 16, "optim.g.name": "sgd", "optim.d.name": "sgd", "optim.g.lr": 0.1, "optim.d.lr": 0.1}
+    initial = build_state(ring8_trial(**values), load_dataset(ring8_trial().dataset), CPU).generator
+    compiled = take_steps(ring8_trial(**values, **{"train.compile": True}), steps=2)
+    eager = take_steps(ring8_trial(**values), steps=2)
+    start = dict(initial.named_parameters())
+    eager_updates = {name: tensor - start[name] for name, tensor in eager.generator.named_parameters()}
+    compiled_updates = {name: tensor - start[name] for name, tensor in compiled.generator.named_parameters()}
+    largest = max(update.abs().max() for update in eager_updates.values())
+    for name, update in eager_updates.items():
+        assert (update - compiled_updates[name]).abs().max() <= 0.01 * largest, name
     assert math.isfinite(float(compiled.opt_g.param_groups[0]["lr"]))
 
 

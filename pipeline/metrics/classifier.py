@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,10 @@ def cached_classifier(dataset: GanDataset) -> TrainedClassifier:
     if path.exists():
         saved = torch.load(path, weights_only=True)
         return TrainedClassifier(saved["state_dict"], saved["held_out_accuracy"])
-    print(f"Training the {dataset.name} feature classifier once (cached at {path}) ...", flush=True)
+    # progress on stderr: stdout may be a machine-read result (`python -m pipeline.evaluate --json`)
+    print(f"Training the {dataset.name} feature classifier once (cached at {path}) ...", file=sys.stderr, flush=True)
     trained = train_classifier(dataset)
-    print(f"  held-out accuracy {trained.held_out_accuracy:.4f}", flush=True)
+    print(f"  held-out accuracy {trained.held_out_accuracy:.4f}", file=sys.stderr, flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     torch.save({"state_dict": trained.state_dict, "held_out_accuracy": trained.held_out_accuracy}, partial)
