@@ -125,15 +125,19 @@ def test_compiled_networks_train_like_eager_ones():
     # SGD: Adam's first update is about lr * sign(gradient), which turns the float noise between
     # compiled and eager kernels on a near-zero gradient into a whole lr of difference
     values = {"model.width": 16, "optim.g.name": "sgd", "optim.d.name": "sgd", "optim.g.lr": 0.1, "optim.d.lr": 0.1}
-    initial = build_state(ring8_trial(**values), load_dataset(ring8_trial().dataset), CPU).generator
+    eager_trial = ring8_trial(**values)
+    initial = build_state(eager_trial, load_dataset(eager_trial.dataset), CPU).generator
     compiled = take_steps(ring8_trial(**values, **{"train.compile": True}), steps=2)
-    eager = take_steps(ring8_trial(**values), steps=2)
+    eager = take_steps(eager_trial, steps=2)
     start = dict(initial.named_parameters())
     eager_updates = {name: tensor - start[name] for name, tensor in eager.generator.named_parameters()}
     compiled_updates = {name: tensor - start[name] for name, tensor in compiled.generator.named_parameters()}
     largest = max(update.abs().max() for update in eager_updates.values())
     for name, update in eager_updates.items():
         assert (update - compiled_updates[name]).abs().max() <= 0.01 * largest, name
+    compiled_buffers = dict(compiled.generator.named_buffers())  # batch norm's statistics: no optimizer in between
+    for name, buffer in eager.generator.named_buffers():
+        assert torch.allclose(buffer, compiled_buffers[name], atol=1e-4), name
     assert math.isfinite(float(compiled.opt_g.param_groups[0]["lr"]))
 
 
