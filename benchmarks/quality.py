@@ -41,15 +41,36 @@ def run_seeds(dataset: str, trial_keys: list[str], steps: int, workdir: Path) ->
 
 
 def final_metrics(tracking_uri: str, experiment_name: str) -> list[dict[str, float]]:
+    """Each seed's last evaluation, with its "seed" and "steps" (from the run's parameters), in seed order."""
     _, trials = sweep_runs(MlflowClient(tracking_uri), experiment_name)
+    trials = trials.sort_values("params.train.seed", key=lambda seeds: seeds.astype(int))
     keys = (names.MODES, names.HQ_FRACTION, names.MODE_KL, names.FID)
-    return [{key: float(row[f"metrics.{key}"]) for key in keys} for _, row in trials.iterrows()]
+    return [{"seed": int(row["params.train.seed"]), "steps": int(row["params.train.steps"]),
+             **{key: float(row[f"metrics.{key}"]) for key in keys}} for _, row in trials.iterrows()]
 
 
 def mean_sd(values: list[float], percent: bool = False) -> str:
     if percent:
         return f"{statistics.mean(values):.1%} +- {statistics.stdev(values):.1%}"
     return f"{statistics.mean(values):.3g} +- {statistics.stdev(values):.2g}"
+
+
+def print_summary(dataset: str, rows: list[dict[str, float]], trial_keys: list[str]) -> None:
+    """The markdown table RESULTS.md holds, beside PacGAN's row, and each seed's modes and sharpness."""
+    column = {key: [r[key] for r in rows] for key in rows[0]}
+    steps = " or ".join(str(s) for s in sorted(set(column["steps"])))
+    configuration = f", configuration: {' '.join(trial_keys)}" if trial_keys else ""
+    print(f"{dataset}, {len(rows)} seeds, {steps} steps{configuration}\n")
+    print("| | modes | high-quality samples | reverse KL | fid |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| ours, mean +- sd | {mean_sd(column[names.MODES])} | {mean_sd(column[names.HQ_FRACTION], percent=True)} "
+          f"| {mean_sd(column[names.MODE_KL])} | {mean_sd(column[names.FID])} |")
+    name, modes, hq, kl = PACGAN[dataset]
+    print(f"| {name} (published) | {modes} | {hq:.1%} | {kl} | |")
+    # the range between seeds says more than the sd when one seed is far from the others
+    print(f"\nper seed ({' '.join(str(s) for s in column['seed'])}): "
+          f"modes {' '.join(f'{m:g}' for m in column[names.MODES])}; "
+          f"high-quality samples {' '.join(f'{q:.1%}' for q in column[names.HQ_FRACTION])}")
 
 
 def main() -> int:
@@ -65,15 +86,7 @@ def main() -> int:
     experiment = f"quality-{args.dataset}"
     if not args.summary_only:
         run_seeds(args.dataset, args.trial_keys, args.steps, args.workdir)
-    rows = final_metrics(tracking_uri(args.workdir), experiment)
-    name, modes, hq, kl = PACGAN[args.dataset]
-    print(f"{args.dataset}, {len(rows)} seeds, {args.steps} steps, configuration: {' '.join(args.trial_keys)}\n")
-    print("| | modes | high-quality samples | reverse KL | fid |")
-    print("|---|---:|---:|---:|---:|")
-    column = {key: [r[key] for r in rows] for key in rows[0]}
-    print(f"| ours, mean +- sd | {mean_sd(column[names.MODES])} | {mean_sd(column[names.HQ_FRACTION], percent=True)} "
-          f"| {mean_sd(column[names.MODE_KL])} | {mean_sd(column[names.FID])} |")
-    print(f"| {name} (published) | {modes} | {hq:.1%} | {kl} | |")
+    print_summary(args.dataset, final_metrics(tracking_uri(args.workdir), experiment), args.trial_keys)
     return 0
 
 

@@ -132,6 +132,8 @@ def run_missing(dataset: str, seeds: list[int], methods: list[str], workdir: Pat
 def sweep_runs(client: MlflowClient, experiment_name: str):
     """The experiment's newest sweep: its parent run (a row) and its trials (a DataFrame)."""
     experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:  # --summary-only on a workdir that never ran this sweep
+        raise SystemExit(f"no experiment {experiment_name!r} in {client.tracking_uri}: run the sweep first")
     parent = find_parent(client, experiment.experiment_id, None)
     return parent, search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
 
@@ -181,6 +183,8 @@ def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objectiv
         print(f"not finished, left out: {', '.join(f'{dataset}-{m}-s{s}' for m, s in missing)}")
     seeds = [s for s in seeds if ("random", s) in done]
     curves = {(m, s): sweep_curve(client, f"{dataset}-{m}-s{s}", objective) for m, s in done if s in seeds}
+    if not curves:  # every comparison is against random search's sweep of the same seed
+        raise SystemExit(f"nothing to summarize in {workdir}: no seed has a finished random sweep")
     print(f"\n{dataset}: best {objective.metric} so far; compute in thousands of training steps\n")
     print("| method | seed | trials' compute (k steps) | sweep wall (s) | final best "
           "| compute to reach random's final best |")
