@@ -118,12 +118,19 @@ class ModelConfig(Strict):
     # D's own size where it should differ from G's (PacGAN's 2D nets: G 4 x 400, D 3 x 200); None: as G
     d_width: int | None = Field(None, ge=1)
     d_layers: int | None = Field(None, ge=1)  # mlp only, as layers
+    d_maxout: int = Field(1, ge=1)  # mlp D: maxout units of this many pieces (PacGAN's 2D D: 5); 1: LeakyReLU
     minibatch_std: bool = False  # D sees the batch's feature spread (Karras et al. 2018), against collapse
     pack: int = Field(1, ge=1)  # PacGAN: D judges `pack` samples at once; 1 is a plain GAN
     spectral_norm: bool = False  # on every D layer with weights (Miyato et al. 2018)
     d_init: str | None = None  # a pipeline checkpoint whose discriminator D starts from
     d_frozen: bool = False  # D is not trained: with d_init, a fixed pretrained critic
     _absolute = field_validator("d_init")(absolute_path)
+
+    @model_validator(mode="after")
+    def _maxout_is_mlp(self) -> ModelConfig:
+        if self.d_maxout > 1 and self.name != "mlp":  # a conv D has no maxout units to give
+            raise ValueError(f"d_maxout {self.d_maxout} needs name: mlp, not {self.name}")
+        return self
 
 
 class OptimizerConfig(Strict):

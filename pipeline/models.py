@@ -56,6 +56,24 @@ class Packed(nn.Module):
         return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
 
+class Maxout(nn.Module):
+    """A linear layer of `width` units, each the largest of `pieces` affine maps (Goodfellow et al. 2013)."""
+
+    def __init__(self, fan_in: int, width: int, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(fan_in, width * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).unflatten(-1, (-1, self.pieces)).amax(-1)
+
+
+def mlp_d_layer(fan_in: int, width: int, maxout: int) -> list[nn.Module]:
+    if maxout > 1:
+        return [Maxout(fan_in, width, maxout)]
+    return [nn.Linear(fan_in, width), nn.LeakyReLU(LEAKY_SLOPE)]
+
+
 class MLPGenerator(nn.Module):
     def __init__(self, latent_dim: int, width: int, layers: int, sample_shape: tuple[int, ...]):
         super().__init__()
@@ -84,7 +102,7 @@ def mlp_discriminator(config: ModelConfig, sample_shape: tuple[int, ...]) -> nn.
     blocks: list[nn.Module] = [nn.Flatten(), Packed(config.pack)]
     fan_in = math.prod(sample_shape) * config.pack
     for _ in range(layers):
-        blocks += [nn.Linear(fan_in, width), nn.LeakyReLU(LEAKY_SLOPE), Dropout(config.dropout)]
+        blocks += [*mlp_d_layer(fan_in, width, config.d_maxout), Dropout(config.dropout)]
         fan_in = width
     if config.minibatch_std:
         blocks.append(MinibatchStd())

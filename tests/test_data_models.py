@@ -6,7 +6,7 @@ import torch
 from pipeline.config import ModelConfig, dataset_config
 from pipeline.data import BatchSampler, load_dataset
 from pipeline.data.mixtures import GRID25_STD, RING8_STD
-from pipeline.models import Dropout, build_models
+from pipeline.models import Dropout, Maxout, build_models
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,21 @@ def test_dropout_keeps_the_share_and_scale_of_torch_dropout():
     assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.7))
     assert torch.equal(dropout.eval()(x), x)
     assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+def test_maxout_discriminator_takes_the_largest_piece():
+    _, d = build_models(ModelConfig(name="mlp", width=4, layers=2, d_width=3, d_maxout=5), (2,))
+    first = d[2]  # after Flatten and Packed
+    assert isinstance(first, Maxout) and first.linear.out_features == 15
+    x = torch.randn(6, 2)
+    pieces = [x @ first.linear.weight[unit * 5 + p] + first.linear.bias[unit * 5 + p]
+              for unit in range(3) for p in range(5)]
+    expected = torch.stack([torch.stack(pieces[unit * 5:(unit + 1) * 5]).amax(0) for unit in range(3)], dim=1)
+    torch.testing.assert_close(first(x), expected)
+    assert d(x).shape == (6,)
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in d.modules())
+
+
+def test_maxout_is_refused_for_dcgan():
+    with pytest.raises(ValueError, match="d_maxout 5 needs name: mlp"):
+        ModelConfig(name="dcgan", d_maxout=5)
