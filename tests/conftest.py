@@ -51,6 +51,15 @@ def run_sweep(workdir: Path, spec: str, *overrides: str) -> tuple[MlflowClient, 
     return MlflowClient(uri), result
 
 
+def created_store(uri: str) -> MlflowClient:
+    """A client whose SQLite store has its tables now, before a sweep is started on it: a test that
+    polls a store the sweep is still creating creates MLflow's tables at the same moment, and one of
+    the two processes fails (alembic: "expected to match one row"; seen in CI as a sweep with no runs)."""
+    client = MlflowClient(uri)
+    client.search_experiments()
+    return client
+
+
 def trial_runs(client: MlflowClient, experiment_name: str) -> list:
     experiment = client.get_experiment_by_name(experiment_name)
     return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]

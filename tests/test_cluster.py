@@ -10,12 +10,11 @@ import tempfile
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
 from pipeline.run_keys import NODE_TAG, STATUS_TAG
 
-from .conftest import ROOT, SEARCH_SPACES, free_port, kill_session
+from .conftest import ROOT, SEARCH_SPACES, created_store, free_port, kill_session
 
 pytestmark = pytest.mark.e2e
 LOOPBACK_CLUSTER = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # as cluster/local.sh
@@ -64,17 +63,17 @@ def test_local_sh_is_valid_bash():
 def test_worker_node_lost_mid_sweep_loses_no_trial(two_node_cluster, tmp_path):
     address, worker = two_node_cluster
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    client = created_store(uri)
     sweep = subprocess.Popen(
         [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--address", address,
          "--tracking-uri", uri, "--set", "trial.train.steps=1500", "--set", "trial.train.eval_every=250",
          "--set", "trial.eval.samples=500", "--set", "parameters={model.dropout: {grid: [0.0, 0.3]}}"],
         cwd=tmp_path, env=LOOPBACK_CLUSTER, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    client = MlflowClient(uri)
     deadline = time.monotonic() + 300
     nodes: set[str] = set()
     while time.monotonic() < deadline and sweep.poll() is None:  # both trials running, one on each node
-        experiment = client.get_experiment_by_name("ring8") if (tmp_path / "ml.db").exists() else None
+        experiment = client.get_experiment_by_name("ring8")
         runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
         nodes = {r.data.tags.get(NODE_TAG) for r in runs} - {None}
         if len(nodes) == 2 and all(len(client.get_metric_history(r.info.run_id, names.FID)) >= 2 for r in runs):

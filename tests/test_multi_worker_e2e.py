@@ -19,7 +19,7 @@ from pipeline import metric_names as names
 from pipeline.run_keys import STATUS_TAG
 from pipeline.tracking import CHECKPOINT_ARTIFACT
 
-from .conftest import SEARCH_SPACES
+from .conftest import SEARCH_SPACES, created_store
 
 pytestmark = pytest.mark.e2e
 STEPS, EVAL_EVERY = 120, 20
@@ -45,6 +45,7 @@ def fid_steps(client: MlflowClient, run_id: str) -> list[int]:
 
 def test_two_worker_trial_survives_a_killed_worker_in_one_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    client = created_store(uri)
     sweep = subprocess.Popen(
         [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", uri,
          "--set", f"trial.train.steps={STEPS}", "--set", f"trial.train.eval_every={EVAL_EVERY}",
@@ -54,10 +55,9 @@ def test_two_worker_trial_survives_a_killed_worker_in_one_run(tmp_path):
          "--set", "parameters={model.dropout: {grid: [0.0]}}"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    client = MlflowClient(uri)
     deadline, runs = time.monotonic() + 300, []
     while time.monotonic() < deadline and sweep.poll() is None:  # until Train has committed a checkpoint
-        experiment = client.get_experiment_by_name("ring8") if (tmp_path / "ml.db").exists() else None
+        experiment = client.get_experiment_by_name("ring8")
         runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'") if experiment else []
         if runs and committed_checkpoint_step(tmp_path) > 0:
             break

@@ -6,12 +6,11 @@ import sys
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
 from pipeline.run_keys import STATUS_TAG
 
-from .conftest import SEARCH_SPACES, kill_session, trial_runs
+from .conftest import SEARCH_SPACES, created_store, kill_session, trial_runs
 
 pytestmark = pytest.mark.e2e
 OVERRIDES = ["trial.train.steps=600", "trial.train.eval_every=200", "trial.eval.samples=500",
@@ -27,9 +26,9 @@ def sweep_command(uri, *extra):
 
 def test_killed_driver_then_resume(tmp_path):
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    client = created_store(uri)
     driver = subprocess.Popen(sweep_command(uri), cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
-    client = MlflowClient(uri)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and driver.poll() is None:  # one trial done, the other under way
         runs = trial_runs(client, "ring8") if client.get_experiment_by_name("ring8") else []
