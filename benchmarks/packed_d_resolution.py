@@ -1,0 +1,95 @@
+"""How fast a discriminator alone learns to tell grid25 from grid25 blurred by Gaussian noise, packed
+(PacGAN) or one sample at a time, with LeakyReLU or maxout units: no generator, a fixed fake.
+
+    python benchmarks/packed_d_resolution.py --steps 3000 --blur 0.15
+
+Why: part 4's grid25 probes with packing ended with D at chance (loss 2 ln 2) from the first
+evaluation and G a blur of the grid. The fake here is such a blur, with every mode in the right
+proportion, so D can only win by resolving the modes' width (0.05); how many steps that takes is
+what a GAN trial must leave D. One process, one thread: the configurations run one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.config import ModelConfig, dataset_config
+from pipeline.data import load_dataset
+from pipeline.models import build_models
+
+CHANCE = 2 * math.log(2)  # D's loss (real + fake cross-entropy) when its logits carry nothing
+
+
+def blurred(points: torch.Tensor, batch: int, blur: float, generator: torch.Generator) -> torch.Tensor:
+    """`batch` data points, each moved by N(0, blur^2) noise per coordinate: the modes widened."""
+    picked = points[torch.randint(len(points), (batch,), generator=generator)]
+    return picked + blur * torch.randn(picked.shape, generator=generator)
+
+
+def d_loss(d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The GAN's D loss (real + fake cross-entropy) and the share of packs D puts on the right side."""
+    real_logits, fake_logits = d(real), d(fake)
+    loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
+    return loss, accuracy.item()
+
+
+def train_d(pack: int, maxout: int, args: argparse.Namespace, points: torch.Tensor) -> list[tuple[float, float]]:
+    """D's loss and accuracy on fresh batches at each quarter of the steps."""
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    # PacGAN's 2D D (3 x 200); G's sizes do not matter here but build_models wants them
+    config = ModelConfig(name="mlp", width=400, layers=4, d_width=200, d_layers=3, d_maxout=maxout, pack=pack)
+    _, d = build_models(config, (2,))
+    optimizer = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))  # the pipeline's D default
+    checkpoints = []
+    for step in range(1, args.steps + 1):
+        real = points[torch.randint(len(points), (args.batch_size,), generator=generator)]
+        loss, _ = d_loss(d, real, blurred(points, args.batch_size, args.blur, generator))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % (args.steps // 4) == 0:
+            with torch.no_grad():  # a held-out pair of batches, 8 times the training batch
+                real = points[torch.randint(len(points), (8 * args.batch_size,), generator=generator)]
+                loss, accuracy = d_loss(d, real, blurred(points, 8 * args.batch_size, args.blur, generator))
+            checkpoints.append((loss.item(), accuracy))
+    return checkpoints
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000, help="D updates per configuration (a multiple of 4)")
+    parser.add_argument("--blur", type=float, default=0.15, help="the fake's noise sd (the modes' own: 0.05)")
+    parser.add_argument("--lr", type=float, default=5e-4, help="D's Adam learning rate (part 4's recipe)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="samples per side, packs included")
+    parser.add_argument("--packs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--maxout", type=int, nargs="+", default=[1, 5], help="pieces per unit; 1: LeakyReLU")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.steps % 4:
+        parser.error(f"--steps {args.steps} is not a multiple of 4")
+    torch.set_num_threads(1)
+    points = load_dataset(dataset_config("grid25")).points
+    quarters = [args.steps * q // 4 for q in range(1, 5)]
+    print(f"grid25 against its blur (sd {args.blur}), D 3 x 200, lr {args.lr}, batch {args.batch_size}, "
+          f"seed {args.seed}; chance: loss {CHANCE:.3f}, accuracy 50%\n")
+    print("| pack | maxout | " + " | ".join(f"loss, accuracy at {q}" for q in quarters) + " | seconds |")
+    print("|---:|---:|" + "---:|" * (len(quarters) + 1))
+    for pack in args.packs:
+        for maxout in args.maxout:
+            start = time.perf_counter()
+            checkpoints = train_d(pack, maxout, args, points)
+            cells = " | ".join(f"{loss:.3f}, {accuracy:.0%}" for loss, accuracy in checkpoints)
+            print(f"| {pack} | {maxout} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
