@@ -1,7 +1,9 @@
 """How fast a discriminator alone learns to tell grid25 from grid25 blurred by Gaussian noise, packed
-(PacGAN) or one sample at a time, with LeakyReLU or maxout units: no generator, a fixed fake.
+(PacGAN) or one sample at a time, with LeakyReLU or maxout units, the pack joined at D's input (as
+PacGAN) or after layers that read each sample alone: no generator, a fixed fake.
 
     python benchmarks/packed_d_resolution.py --steps 3000 --blur 0.15
+    python benchmarks/packed_d_resolution.py --steps 3000 --blur 0.15 --packs 2 4 --maxout 1 --encoder-layers 1 2
 
 Why: part 4's grid25 probes with packing ended with D at chance (loss 2 ln 2) from the first
 evaluation and G a blur of the grid. The fake here is such a blur, with every mode in the right
@@ -12,6 +14,7 @@ what a GAN trial must leave D. One process, one thread: the configurations run o
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 
@@ -40,12 +43,14 @@ def d_loss(d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[
     return loss, accuracy.item()
 
 
-def train_d(pack: int, maxout: int, args: argparse.Namespace, points: torch.Tensor) -> list[tuple[float, float]]:
+def train_d(pack: int, maxout: int, encoder_layers: int, args: argparse.Namespace,
+            points: torch.Tensor) -> list[tuple[float, float]]:
     """D's loss and accuracy on fresh batches at each quarter of the steps."""
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     # PacGAN's 2D D (3 x 200); G's sizes do not matter here but build_models wants them
-    config = ModelConfig(name="mlp", width=400, layers=4, d_width=200, d_layers=3, d_maxout=maxout, pack=pack)
+    config = ModelConfig(name="mlp", width=400, layers=4, d_width=200, d_layers=3, d_maxout=maxout, pack=pack,
+                         pack_encoder_layers=encoder_layers)
     _, d = build_models(config, (2,))
     optimizer = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))  # the pipeline's D default
     checkpoints = []
@@ -71,6 +76,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1024, help="samples per side, packs included")
     parser.add_argument("--packs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--maxout", type=int, nargs="+", default=[1, 5], help="pieces per unit; 1: LeakyReLU")
+    parser.add_argument("--encoder-layers", type=int, nargs="+", default=[0],
+                        help="D layers that read each sample of a pack alone (model.pack_encoder_layers)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.steps % 4:
@@ -80,14 +87,14 @@ def main() -> int:
     quarters = [args.steps * q // 4 for q in range(1, 5)]
     print(f"grid25 against its blur (sd {args.blur}), D 3 x 200, lr {args.lr}, batch {args.batch_size}, "
           f"seed {args.seed}; chance: loss {CHANCE:.3f}, accuracy 50%\n")
-    print("| pack | maxout | " + " | ".join(f"loss, accuracy at {q}" for q in quarters) + " | seconds |")
-    print("|---:|---:|" + "---:|" * (len(quarters) + 1))
-    for pack in args.packs:
-        for maxout in args.maxout:
-            start = time.perf_counter()
-            checkpoints = train_d(pack, maxout, args, points)
-            cells = " | ".join(f"{loss:.3f}, {accuracy:.0%}" for loss, accuracy in checkpoints)
-            print(f"| {pack} | {maxout} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
+    print("| pack | maxout | encoder layers | " + " | ".join(f"loss, accuracy at {q}" for q in quarters)
+          + " | seconds |")
+    print("|---:|---:|---:|" + "---:|" * (len(quarters) + 1))
+    for pack, maxout, encoder_layers in itertools.product(args.packs, args.maxout, args.encoder_layers):
+        start = time.perf_counter()
+        checkpoints = train_d(pack, maxout, encoder_layers, args, points)
+        cells = " | ".join(f"{loss:.3f}, {accuracy:.0%}" for loss, accuracy in checkpoints)
+        print(f"| {pack} | {maxout} | {encoder_layers} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
     return 0
 
 

@@ -121,6 +121,9 @@ class ModelConfig(Strict):
     d_maxout: int = Field(1, ge=1)  # mlp D: maxout units of this many pieces (PacGAN's 2D D: 5); 1: LeakyReLU
     minibatch_std: bool = False  # D sees the batch's feature spread (Karras et al. 2018), against collapse
     pack: int = Field(1, ge=1)  # PacGAN: D judges `pack` samples at once; 1 is a plain GAN
+    # mlp D: its first layers read each sample of a pack alone (shared weights) before the pack is
+    # joined; 0 joins at the input, as PacGAN. A D joined there cannot resolve grid25's modes in 1e4 steps
+    pack_encoder_layers: int = Field(0, ge=0)
     spectral_norm: bool = False  # on every D layer with weights (Miyato et al. 2018)
     d_init: str | None = None  # a pipeline checkpoint whose discriminator D starts from
     d_frozen: bool = False  # D is not trained: with d_init, a fixed pretrained critic
@@ -130,6 +133,15 @@ class ModelConfig(Strict):
     def _maxout_is_mlp(self) -> ModelConfig:
         if self.d_maxout > 1 and self.name != "mlp":  # a conv D has no maxout units to give
             raise ValueError(f"d_maxout {self.d_maxout} needs name: mlp, not {self.name}")
+        return self
+
+    @model_validator(mode="after")
+    def _pack_is_joined_inside_d(self) -> ModelConfig:
+        if self.pack_encoder_layers and self.name != "mlp":
+            raise ValueError(f"pack_encoder_layers {self.pack_encoder_layers} needs name: mlp, not {self.name}")
+        d_layers = self.d_layers or self.layers
+        if self.pack_encoder_layers >= d_layers:  # the pack must be joined before D's last hidden layer ends
+            raise ValueError(f"pack_encoder_layers {self.pack_encoder_layers} must be under D's {d_layers} layers")
         return self
 
 

@@ -99,9 +99,12 @@ def d_size(config: ModelConfig) -> tuple[int, int]:
 
 def mlp_discriminator(config: ModelConfig, sample_shape: tuple[int, ...]) -> nn.Sequential:
     width, layers = d_size(config)
-    blocks: list[nn.Module] = [nn.Flatten(), Packed(config.pack)]
-    fan_in = math.prod(sample_shape) * config.pack
-    for _ in range(layers):
+    blocks: list[nn.Module] = [nn.Flatten()]
+    fan_in = math.prod(sample_shape)
+    for layer in range(layers):
+        if layer == config.pack_encoder_layers:  # the layers before this one read each sample alone
+            blocks.append(Packed(config.pack))
+            fan_in *= config.pack
         blocks += [*mlp_d_layer(fan_in, width, config.d_maxout), Dropout(config.dropout)]
         fan_in = width
     if config.minibatch_std:

@@ -71,8 +71,9 @@ def test_discriminator_takes_its_own_size(model, shape):
         assert sizes(d) == [8, 16, 1] and sizes(same_d) == [16, 32, 1]
 
 
-def test_packing_groups_consecutive_samples():
-    _, d = build_models(ModelConfig(name="mlp", pack=2, width=4, layers=1), (2,))
+@pytest.mark.parametrize("encoder_layers", [0, 1])
+def test_packing_groups_consecutive_samples(encoder_layers):
+    _, d = build_models(ModelConfig(name="mlp", pack=2, width=4, layers=2, pack_encoder_layers=encoder_layers), (2,))
     samples = torch.randn(4, 2)
     swapped = samples[[1, 0, 2, 3]]  # order inside a pack matters, packs stay apart
     assert d(samples)[1] == d(swapped)[1]
@@ -131,3 +132,22 @@ def test_maxout_discriminator_takes_the_largest_piece():
 def test_maxout_is_refused_for_dcgan():
     with pytest.raises(ValueError, match="d_maxout 5 needs name: mlp"):
         ModelConfig(name="dcgan", d_maxout=5)
+
+
+def test_pack_encoder_layers_read_each_sample_alone():
+    _, d = build_models(ModelConfig(name="mlp", pack=4, width=8, layers=3, pack_encoder_layers=2), (2,))
+    linears = [m for m in d if isinstance(m, torch.nn.Linear)]
+    assert [m.in_features for m in linears] == [2, 8, 4 * 8, 8]  # joined before the third layer
+    encoder = d[:7]  # Flatten, then 2 x (Linear, LeakyReLU, Dropout): one sample in, its features out
+    samples = torch.randn(8, 2)
+    torch.testing.assert_close(encoder(samples)[5], encoder(samples[5:6])[0])
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"name": "mlp", "layers": 3, "pack_encoder_layers": 3}, "must be under D's 3 layers"),
+    ({"name": "mlp", "layers": 4, "d_layers": 2, "pack_encoder_layers": 2}, "must be under D's 2 layers"),
+    ({"name": "dcgan", "pack_encoder_layers": 1}, "needs name: mlp"),
+])
+def test_pack_encoder_layers_are_refused_where_they_cannot_be(fields, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**fields)
