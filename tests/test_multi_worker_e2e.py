@@ -64,9 +64,10 @@ def test_two_worker_trial_survives_a_killed_worker_in_one_run(tmp_path):
         time.sleep(0.3)
     pids = train_worker_pids()
     if not (runs and len(pids) == 2):
+        exit_code = sweep.poll()  # None: still running at the deadline
         sweep.kill()  # what the sweep printed is the only clue to why no trial was running
         pytest.fail(f"no 2-worker trial running: {len(runs)} runs, workers {pids}, sweep exit code "
-                    f"{sweep.poll()}; the sweep printed:\n{sweep.communicate()[0][-6000:]}")
+                    f"{exit_code}; the sweep printed:\n{sweep.communicate()[0][-6000:]}")
     resume_step = committed_checkpoint_step(tmp_path)
     assert 0 < resume_step < STEPS
     os.kill(pids[-1], signal.SIGKILL)
