@@ -19,10 +19,10 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 
 from pipeline.config import ModelConfig, dataset_config
 from pipeline.data import load_dataset
+from pipeline.losses import decision_accuracy, discriminator_loss
 from pipeline.models import build_models
 
 CHANCE = 2 * math.log(2)  # D's loss (real + fake cross-entropy) when its logits carry nothing
@@ -35,12 +35,10 @@ def blurred(points: torch.Tensor, batch: int, blur: float, generator: torch.Gene
 
 
 def d_loss(d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The GAN's D loss (real + fake cross-entropy) and the share of packs D puts on the right side."""
+    """A trial's D loss (ns: real + fake cross-entropy) and the share of packs D puts on the right side."""
     real_logits, fake_logits = d(real), d(fake)
-    loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-    accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
-    return loss, accuracy.item()
+    on_real, on_fake = decision_accuracy("ns", real_logits, fake_logits)
+    return discriminator_loss("ns", real_logits, fake_logits), ((on_real + on_fake) / 2).item()
 
 
 def train_d(pack: int, maxout: int, encoder_layers: int, args: argparse.Namespace,
