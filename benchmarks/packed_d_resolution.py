@@ -20,17 +20,22 @@ import time
 
 import torch
 
-from pipeline.config import ModelConfig, dataset_config
+from pipeline.config import ModelConfig, OptimizerConfig, dataset_config
 from pipeline.data import load_dataset
+from pipeline.gan import build_optimizer
 from pipeline.losses import decision_accuracy, discriminator_loss
 from pipeline.models import build_models
 
 CHANCE = 2 * math.log(2)  # D's loss (real + fake cross-entropy) when its logits carry nothing
 
 
+def sampled(points: torch.Tensor, batch: int, generator: torch.Generator) -> torch.Tensor:
+    return points[torch.randint(len(points), (batch,), generator=generator)]
+
+
 def blurred(points: torch.Tensor, batch: int, blur: float, generator: torch.Generator) -> torch.Tensor:
     """`batch` data points, each moved by N(0, blur^2) noise per coordinate: the modes widened."""
-    picked = points[torch.randint(len(points), (batch,), generator=generator)]
+    picked = sampled(points, batch, generator)
     return picked + blur * torch.randn(picked.shape, generator=generator)
 
 
@@ -50,17 +55,17 @@ def train_d(pack: int, maxout: int, encoder_layers: int, args: argparse.Namespac
     config = ModelConfig(name="mlp", width=400, layers=4, d_width=200, d_layers=3, d_maxout=maxout, pack=pack,
                          pack_encoder_layers=encoder_layers)
     _, d = build_models(config, (2,))
-    optimizer = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))  # the pipeline's D default
+    optimizer = build_optimizer(OptimizerConfig(name="adam", lr=args.lr), d.parameters(), torch.device("cpu"))
     checkpoints = []
     for step in range(1, args.steps + 1):
-        real = points[torch.randint(len(points), (args.batch_size,), generator=generator)]
+        real = sampled(points, args.batch_size, generator)
         loss, _ = d_loss(d, real, blurred(points, args.batch_size, args.blur, generator))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if step % (args.steps // 4) == 0:
             with torch.no_grad():  # a held-out pair of batches, 8 times the training batch
-                real = points[torch.randint(len(points), (8 * args.batch_size,), generator=generator)]
+                real = sampled(points, 8 * args.batch_size, generator)
                 loss, accuracy = d_loss(d, real, blurred(points, 8 * args.batch_size, args.blur, generator))
             checkpoints.append((loss.item(), accuracy))
     return checkpoints
@@ -90,7 +95,10 @@ def main() -> int:
     print("|---:|---:|---:|" + "---:|" * (len(quarters) + 1))
     for pack, maxout, encoder_layers in itertools.product(args.packs, args.maxout, args.encoder_layers):
         start = time.perf_counter()
-        checkpoints = train_d(pack, maxout, encoder_layers, args, points)
+        try:
+            checkpoints = train_d(pack, maxout, encoder_layers, args, points)
+        except ValueError as error:  # a pack that does not divide the batch, encoder layers D lacks
+            parser.error(f"--packs {pack} --maxout {maxout} --encoder-layers {encoder_layers}: {error}")
         cells = " | ".join(f"{loss:.3f}, {accuracy:.0%}" for loss, accuracy in checkpoints)
         print(f"| {pack} | {maxout} | {encoder_layers} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
     return 0
