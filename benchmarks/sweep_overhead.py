@@ -70,7 +70,8 @@ def bare_trial(args: tuple[dict, int, bool]) -> None:
     """One trial as the plain loop of a tutorial (trial_overhead.py's), optionally evaluated."""
     values, steps, evaluate = args
     torch.set_num_threads(1)
-    trial = with_values(load_spec(SPEC, overrides(steps, PARALLEL)).trial, values)  # parallelism: no trial key
+    # max_concurrent is no trial key: any parallelism gives the same trial
+    trial = with_values(load_spec(SPEC, overrides(steps, PARALLEL)).trial, values)
     dataset = load_dataset(trial.dataset)
     evaluator = Evaluator(dataset, trial.eval.samples) if evaluate else None
     loop = BareLoop(trial, dataset)
