@@ -92,13 +92,13 @@ def bare_seconds(steps: int, parallel: int, evaluate: bool) -> float:
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of trials")
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[1000, 3000], metavar="STEPS",
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[1000, 3000], metavar="STEPS",
                         help="trial lengths, one table row each; the first two also give the fit (default 1000 3000)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/sweep-overhead"))
     parser.add_argument("--fresh-processes", action="store_true",
@@ -106,6 +106,8 @@ def main() -> int:
     parser.add_argument("--parallel", type=positive_int, default=PARALLEL,
                         help=f"trials at once in the sweep and in the bare loops' pool (default {PARALLEL})")
     args = parser.parse_args()
+    if len(args.steps) > 1 and args.steps[0] == args.steps[1]:
+        parser.error("--steps: the first two lengths give the fit, so they must differ")
     print(f"{platform.machine()}, Python {platform.python_version()}, {args.parallel} trials at a time")
     print("| steps per trial | bare loops (s) | bare loops + evaluations (s) | sweep (s) | sweep / bare "
           "| sweep / bare + evaluations | trials' own (s) | trials' own / bare + evaluations |")
