@@ -13,18 +13,22 @@ trial starts a Train run of the same name, which picks up where the last one sto
 
 from __future__ import annotations
 
+import os
+
 import ray.train
 import ray.train.torch
 import torch
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from pipeline.config import with_values
 from pipeline.parallel import DataParallel
 from pipeline.search_space import PARAMS_KEY
-from pipeline.trial import TrialSetup, read_checkpoint, train_trial
+from pipeline.trial import TrialSetup, open_trial_run, read_checkpoint, train_trial
 
 TRAIN_CHECKPOINTS_KEPT = 2  # the latest for restarts, one before it in case the latest is half-written
-DRIVER_CPUS = 0.1  # the Tune trial of a multi-worker trial only waits on its Train run
+# Ray Train reads it in the trial's Train controller, to which it passes the trial's environment on
+START_TIMEOUT_VARIABLE = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 
 
 def train_run_name(trial_id: str) -> str:
@@ -34,6 +38,8 @@ def train_run_name(trial_id: str) -> str:
 def run_multi_worker_trial(config: dict, setup: TrialSetup) -> None:
     """The Tune function trainable of a multi-worker trial."""
     trial_id = tune.get_context().get_trial_id()
+    if setup.start_timeout_s is not None:
+        os.environ[START_TIMEOUT_VARIABLE] = f"{setup.start_timeout_s:g}"
     per_worker = {"CPU": setup.cpus} | ({"GPU": setup.gpus} if setup.gpus else {})
     trainer = ray.train.torch.TorchTrainer(
         train_worker,
@@ -45,11 +51,26 @@ def run_multi_worker_trial(config: dict, setup: TrialSetup) -> None:
             name=train_run_name(trial_id),
             storage_path=setup.results_dir,
             callbacks=[TuneReportCallback()],
-            failure_config=ray.train.FailureConfig(max_failures=setup.max_failures),
+            failure_config=ray.train.FailureConfig(
+                max_failures=setup.max_failures, controller_failure_limit=setup.start_retries
+            ),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=TRAIN_CHECKPOINTS_KEPT),
         ),
     )
-    trainer.fit()  # a worker's error (after Train's restarts) raises here, and the Tune trial errors
+    try:
+        trainer.fit()  # a worker's error (after Train's restarts) raises here, and the Tune trial errors
+    except ray.train.ControllerError as err:  # the worker group never started: say so on the trial's run
+        record_start_failure(setup, trial_id, config[PARAMS_KEY], err)
+        raise
+
+
+def record_start_failure(setup: TrialSetup, trial_id: str, values: dict, err: Exception) -> None:
+    """A trial whose workers could not start has no run yet (rank 0 opens it): open it, errored, with why."""
+    waited = f"{setup.start_timeout_s:g}" if setup.start_timeout_s is not None else "Ray's default of 60"
+    tries = f", {setup.start_retries + 1} time(s)" if setup.start_retries >= 0 else ""
+    reason = (f"its {setup.workers} workers ({setup.cpus:g} CPU, {setup.gpus:g} GPU each) could not start "
+              f"within {waited} s{tries}: the cluster did not have their resources free. Ray Train said: {err}")
+    open_trial_run(setup, trial_id, values, with_values(setup.trial, values)).finish("errored", reason)
 
 
 def send_to_train(result: dict, folder: str | None) -> None:

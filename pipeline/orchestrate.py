@@ -6,7 +6,9 @@ Ray and MLflow wiring, so that a `--dry-run` or a bad file never imports or star
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +17,13 @@ from mlflow.exceptions import MlflowException
 from ray import tune
 
 from pipeline import metric_names as names
-from pipeline.config import SweepSpec
+from pipeline.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
+from pipeline.config import ConfigError, SweepSpec
 from pipeline.data import load_dataset
 from pipeline.latent import latent_pictures
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
-from pipeline.multi_worker import DRIVER_CPUS, run_multi_worker_trial
+from pipeline.multi_worker import run_multi_worker_trial
 from pipeline.run_keys import LATENT_FOLDER
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
 from pipeline.tracking import (
@@ -40,6 +43,8 @@ from pipeline.tracking import (
 from pipeline.train import build_evaluator
 from pipeline.trial import DIVERGED_KEY, TrialSetup, run_trial
 
+CAPACITY_POLL_S = 10  # --wait-for-resources: how often to look for new nodes
+START_RETRIES = 2  # a worker group that timed out starting (Ray's 60 s) tries again this often, then errors
 CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
 # PBT exploits the checkpoints that the top trials reported at earlier perturbations: Tune must not
 # delete them under it, so a PBT sweep keeps every checkpoint.
@@ -55,6 +60,7 @@ class SweepOptions:
     require_gpu: bool
     experiment: str | None = None  # MLflow experiment; the spec's name when None
     resume: str | None = None  # "latest" or a parent run id: continue that sweep instead of starting one
+    wait_for_resources: float = 0.0  # with address: seconds to wait for nodes when a trial does not fit
 
 
 def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
@@ -80,18 +86,73 @@ def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:
     return 0.0
 
 
-def warn_if_trials_cannot_fit(setup: TrialSetup) -> None:
-    """A trial asking for more than the cluster has waits for nodes to join (an autoscaler), or forever."""
-    need = setup.workers * setup.cpus + (DRIVER_CPUS if setup.workers > 1 else 0)
-    have = ray.cluster_resources().get("CPU", 0)
-    if need > have:
-        print(f"warning: one trial needs {need:g} CPUs ({setup.workers} worker(s) x {setup.cpus:g}"
-              f"{' + the Tune trial driving them' if setup.workers > 1 else ''}), the Ray cluster has {have:g}: "
-              "trials wait until nodes join", file=sys.stderr, flush=True)
+def cluster_nodes() -> list[dict[str, float]]:
+    return [node["Resources"] for node in ray.nodes() if node["Alive"]]
+
+
+def cluster_can_grow() -> bool:
+    """Whether an autoscaler can add nodes: Ray's v2 autoscaler (KubeRay's), or a v1 autoscaler with
+    node types of its own config. Without an autoscaling config Ray's monitor only mirrors the nodes
+    that joined, naming their types node_<node id>. (Read from Ray's internal state: no public API says it.)"""
+    from ray._private import ray_constants
+    from ray.autoscaler.v2.utils import is_autoscaler_v2
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    if is_autoscaler_v2(fetch_from_server=True):
+        return True
+    status = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+    report = json.loads(status).get("autoscaler_report") if status else None
+    types = (report or {}).get("node_type_mapping") or {}
+    return any(not name.startswith("node_") for name in types.values())
+
+
+def wait_for_capacity(demand: TrialDemand, options: SweepOptions) -> tuple[list[dict[str, float]], bool]:
+    """The cluster's nodes once one trial fits on them, and whether it can grow; a ConfigError naming the
+    spec's resources when it never can (no autoscaler, and nobody added nodes within --wait-for-resources)."""
+    nodes, growing = cluster_nodes(), options.address is not None and cluster_can_grow()
+    problem = unmet_demand(demand, nodes)
+    if problem and growing:
+        print(f"warning: {problem} now: waiting for the cluster's autoscaler to add nodes", file=sys.stderr,
+              flush=True)
+        return nodes, growing
+    deadline = time.monotonic() + options.wait_for_resources
+    while problem and (left := deadline - time.monotonic()) > 0:
+        print(f"Waiting {left:.0f} s more for nodes (--wait-for-resources): {problem}", flush=True)
+        time.sleep(min(CAPACITY_POLL_S, left))
+        nodes = cluster_nodes()
+        problem = unmet_demand(demand, nodes)
+    if problem:
+        where = ("this machine, in the local Ray the sweep started itself" if options.address is None else
+                 f"the Ray cluster at {options.address}, which has no autoscaler"
+                 + (f", after {options.wait_for_resources:g} s of --wait-for-resources" if options.wait_for_resources
+                    else "; --wait-for-resources SECONDS waits for nodes you add by hand"))
+        raise ConfigError(options.spec_path, demand_keys(demand), f"{problem} ({where})")
+    return nodes, growing
+
+
+def trials_in_parallel(spec: SweepSpec, demand: TrialDemand, nodes: list[dict[str, float]], growing: bool) -> int:
+    """At most as many multi-worker trials at once as the cluster holds: Tune reserves only the sliver
+    of CPU of each trial's driver, so more trials would start than their worker groups can."""
+    wanted = spec.search.max_concurrent
+    if demand.workers == 1 or growing:
+        return wanted
+    fitting = trials_at_once(demand, nodes, wanted)
+    if fitting < wanted:
+        print(f"At most {fitting} trial(s) at once: the cluster holds the workers of {fitting} "
+              f"(search.max_concurrent is {wanted})", flush=True)
+    return fitting
 
 
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
     return f"{spec.name}-{sweep.run_id[:8]}"
+
+
+def start_limits(options: SweepOptions, growing: bool) -> tuple[float | None, int]:
+    """(seconds a trial's worker group may take to start, restarts of that start): where the cluster
+    holds the trials, start-up waits only on a lost node; an autoscaling one may take its time."""
+    if options.wait_for_resources:
+        return options.wait_for_resources, 0
+    return None, (-1 if growing else START_RETRIES)
 
 
 def trainable_for(setup: TrialSetup):
@@ -102,7 +163,7 @@ def trainable_for(setup: TrialSetup):
     return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus})
 
 
-def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.Tuner:
+def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concurrent: int) -> tune.Tuner:
     return tune.Tuner(
         trainable_for(setup),
         param_space=param_space(spec),
@@ -110,7 +171,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str) -> tune.T
             metric=spec.metric,
             mode=spec.mode,
             num_samples=spec.search.num_samples,
-            search_alg=search_algorithm(spec),
+            search_alg=search_algorithm(spec, max_concurrent),
             reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (search_space.py)
         ),
@@ -193,6 +254,11 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+    ray.init(address=options.address)
+    gpus = gpus_per_trial(spec, options.require_gpu)
+    r = spec.resources
+    demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)
+    nodes, growing = wait_for_capacity(demand, options)  # before any MLflow run: a refused sweep leaves none
     if options.resume is not None:
         sweep, results_dir = resume_tracking(spec, options)
     else:
@@ -206,25 +272,26 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         if options.resume is None:
             record_results_dir(sweep, results_dir)
             log_floor(sweep, real_floor(spec, classifiers))
-        ray.init(address=options.address)
+        start_timeout, start_retries = start_limits(options, growing)
         setup = TrialSetup(
             trial=spec.trial.model_dump(),
             sweep=sweep,
             classifiers=classifiers,
-            cpus=spec.resources.cpus_per_worker,
-            gpus=gpus_per_trial(spec, options.require_gpu),
+            cpus=r.cpus_per_worker,
+            gpus=gpus,
             metric=spec.metric,
             mode=spec.mode,
             mutable=tuple(spec.scheduler.mutations),
-            workers=spec.resources.workers_per_trial,
+            workers=r.workers_per_trial,
             results_dir=results_dir,
-            max_failures=spec.resources.max_failures,
+            max_failures=r.max_failures,
+            start_timeout_s=start_timeout,
+            start_retries=start_retries,
         )
-        warn_if_trials_cannot_fit(setup)
         if options.resume is not None:  # finished trials stay finished; the others go on from their checkpoints
             tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
         else:
-            tuner = build_tuner(spec, setup, options.storage_path)
+            tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing))
         results = tuner.fit()
         close_stopped_trials(spec, sweep, results)
         register_best_trial(spec, sweep, results)

@@ -42,17 +42,20 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
     return {PARAMS_KEY: space}
 
 
-def search_algorithm(spec: SweepSpec) -> Searcher | BasicVariantGenerator:
+def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
+    """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent)."""
+    if max_concurrent is None:
+        max_concurrent = spec.search.max_concurrent
     if spec.search.algorithm == "optuna":
         from optuna.samplers import TPESampler
         from ray.tune.search.optuna import OptunaSearch
 
         sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
         searcher = OptunaSearch(sampler=sampler)
-        return ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent)
+        return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
-    return BasicVariantGenerator(max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed)
+    return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed)
 
 
 def evaluations(spec: SweepSpec) -> int:

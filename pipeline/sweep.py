@@ -5,7 +5,8 @@
     python -m pipeline.sweep search_spaces/ring8.yaml --address auto --tracking-uri http://mlflow-host:5000
 
 Exit status: 0 when every trial ran (finished or diverged), 1 when a trial errored or the tracking
-store is unreachable, 2 for a bad search-space file or option (before Ray starts).
+store is unreachable, 2 for a bad search-space file or option (before Ray starts) or a trial that
+the machine or cluster can never hold (before any trial starts).
 """
 
 from __future__ import annotations
@@ -41,11 +42,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PARENT_RUN_ID",
                         help="continue an interrupted sweep (the newest of the spec's experiment, or this parent "
                         "run) under the same MLflow run: finished trials are not run again")
+    parser.add_argument("--wait-for-resources", type=non_negative_seconds, default=0.0, metavar="SECONDS",
+                        help="with --address: wait this long for nodes added by hand when one trial needs more than "
+                        "the cluster has (default: stop at once, unless the cluster has an autoscaler); a trial "
+                        "whose workers cannot start for longer errors")
     parser.add_argument("--require-gpu", action="store_true",
                         help="fail instead of falling back to CPU when the spec asks for GPUs and the cluster has none")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved trials (grid) or the search space, and exit without starting Ray")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.wait_for_resources and args.address is None:
+        parser.error("--wait-for-resources needs --address: no node can join the local Ray a sweep starts itself")
+    return args
+
+
+def non_negative_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more seconds")
+    return seconds
 
 
 def print_plan(spec: SweepSpec) -> None:
@@ -77,11 +95,29 @@ def check_against_data(spec: SweepSpec, source: str) -> None:
                           f"({size} points: half are held back as the real reference)")
 
 
+def check_local_machine(spec: SweepSpec, source: str) -> None:
+    """A sweep that starts its own Ray has this machine and nothing more: a trial that needs more
+    would wait forever for nodes that cannot join."""
+    import torch
+
+    from pipeline.capacity import TrialDemand, demand_keys, local_nodes, unmet_demand
+
+    gpus = torch.cuda.device_count()  # none: GPU requests fall back to CPU (see --require-gpu)
+    r = spec.resources
+    demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, r.gpus_per_worker if gpus else 0.0)
+    problem = unmet_demand(demand, local_nodes(gpus))
+    if problem:
+        raise ConfigError(source, demand_keys(demand), f"{problem} (this machine, in the local Ray the sweep "
+                          "starts itself; --address joins a larger cluster)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec = load_spec(args.spec, args.overrides)
         check_against_data(spec, args.spec)
+        if args.address is None and not args.dry_run:
+            check_local_machine(spec, args.spec)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -99,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         require_gpu=args.require_gpu,
         experiment=args.experiment,
         resume=args.resume,
+        wait_for_resources=args.wait_for_resources,
     )
-    return run_sweep(spec, options)
+    try:
+        return run_sweep(spec, options)
+    except ConfigError as err:  # what only the cluster can tell: a trial it can never hold
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class TrialSetup:
     workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (multi_worker.py)
     results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
     max_failures: int = 0  # multi-worker trials: worker-group restarts inside the trial, from the latest checkpoint
+    start_timeout_s: float | None = None  # multi-worker trials: for the worker group to start; None: Ray's (60 s)
+    start_retries: int = -1  # multi-worker trials: starts tried again after a timeout; -1: until it starts
 
 
 class RayReporter:

@@ -1,5 +1,5 @@
 """A local 2-node Ray cluster (cluster/local.sh's layout, on loopback): trials spread over both nodes,
-and a worker node stopped mid-sweep loses no trial."""
+and a worker node stopped mid-sweep loses no trial; then a trial too big for the node left is refused."""
 
 import os
 import shutil
@@ -18,7 +18,6 @@ from .conftest import ROOT, SEARCH_SPACES, created_store, free_port, kill_sessio
 
 pytestmark = pytest.mark.e2e
 LOOPBACK_CLUSTER = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # as cluster/local.sh
-
 
 
 def start_node(*args: str) -> subprocess.Popen:
@@ -90,3 +89,19 @@ def test_worker_node_lost_mid_sweep_loses_no_trial(two_node_cluster, tmp_path):
         assert run.data.tags[STATUS_TAG] == "finished"
         steps = {m.step for m in client.get_metric_history(run.info.run_id, names.FID)}
         assert steps == set(range(250, 1501, 250))
+
+    # The one node left (1 CPU) can never hold a 2-worker trial, and this cluster has no autoscaler:
+    # after --wait-for-resources the sweep stops with the spec's keys and a setting that fits.
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--address", address,
+         "--tracking-uri", uri, "--wait-for-resources", "3", "--set", "resources.workers_per_trial=2",
+         "--set", "resources.cpus_per_worker=1"],
+        cwd=tmp_path, env=LOOPBACK_CLUSTER, capture_output=True, text=True, timeout=300,
+    )
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "more for nodes (--wait-for-resources)" in refused.stdout
+    assert ("resources.workers_per_trial, resources.cpus_per_worker: one trial needs 2.1 CPU (2 worker(s) x 1 CPU, "
+            "+ 0.1 CPU for the Tune trial driving them), but 1 CPU on 1 node can never hold it; a setting that fits: "
+            "resources.cpus_per_worker: 0.25") in refused.stderr
+    assert f"the Ray cluster at {address}, which has no autoscaler, after 3 s of --wait-for-resources" in refused.stderr
+    assert len(client.search_runs([experiment.experiment_id])) == 3  # no run for the refused sweep
