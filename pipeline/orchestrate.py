@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import ray
 from mlflow.exceptions import MlflowException
 from ray import tune
@@ -24,7 +25,7 @@ from pipeline.latent import latent_pictures
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.multi_worker import run_multi_worker_trial
-from pipeline.run_keys import LATENT_FOLDER
+from pipeline.run_keys import LATENT_FOLDER, TRIAL_ID_TAG
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
 from pipeline.tracking import (
     SweepRun,
@@ -41,7 +42,7 @@ from pipeline.tracking import (
     resolve_tracking_uri,
 )
 from pipeline.train import build_evaluator
-from pipeline.trial import DIVERGED_KEY, TrialSetup, run_trial
+from pipeline.trial import TrialSetup, run_trial
 
 CAPACITY_POLL_S = 10  # --wait-for-resources: how often to look for new nodes
 START_RETRIES = 2  # a worker group that timed out starting (Ray's 60 s) tries again this often, then errors
@@ -193,30 +194,43 @@ def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultG
     for result in results:
         done = result.metrics.get("training_iteration", 0) if result.metrics else 0
         if result.error is None and result.metrics and done < planned:
-            by = "the collapse rule (modes <= 1)" if spec.search.stop_collapsed_after else f"{spec.scheduler.name}"
+            by = stopped_by(spec, result.metrics_dataframe)
             mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
         elif result.error is None and result.metrics:  # all evaluations done; Tune may end it before its own close
             mark_stopped(sweep, result.metrics["trial_id"], "", status="finished")
 
 
-def register_best_trial(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
-    """The best trial's generator becomes a version of the registered model named after the sweep."""
-    ranked = [r for r in results if r.metrics and spec.metric in r.metrics and not r.metrics.get(DIVERGED_KEY)]
-    enough = [r for r in ranked if r.metrics.get(names.MODES, 0) >= (spec.search.min_modes or 0)]
-    if not ranked:
-        print(f"No trial reported {spec.metric}: no model registered.", file=sys.stderr)
+def stopped_by(spec: SweepSpec, results: pd.DataFrame | None) -> str:
+    """What stopped a trial early: the collapse rule where its last `stop_collapsed_after` results all
+    covered at most one mode (what the rule checks), else the scheduler (ASHA, PBT)."""
+    patience = spec.search.stop_collapsed_after
+    if patience is not None and results is not None and names.MODES in results and len(results) >= patience:
+        if (results[names.MODES].tail(patience) <= 1).all():
+            return f"the collapse rule (modes <= 1 for {patience} evaluations)"
+    return f"the {spec.scheduler.name} scheduler"
+
+
+def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
+    """The report's #1 trial (the one ranking: `pipeline.report.ranking`) becomes a version of the
+    registered model named after the sweep."""
+    from pipeline.report.ranking import BEST, UNUSABLE, rank_sweep, trial_status
+
+    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.metric, spec.mode,
+                        spec.search.min_modes)
+    usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
+    if not usable:
+        print(f"No trial reported {spec.metric} without diverging or erroring: no model registered.", file=sys.stderr)
         return
-    if not enough:
+    best = usable[0]
+    covered = best.get(f"metrics.{names.MODES}")
+    if spec.search.min_modes is not None and not covered >= spec.search.min_modes:
         print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
               f"by {spec.metric}.", file=sys.stderr)
-    pick = min if spec.mode == "min" else max
-    best = pick(enough or ranked, key=lambda result: result.metrics[spec.metric])
-    name = sweep.experiment_name
-    version = register_best(sweep, name, best.metrics["trial_id"], spec.metric, best.metrics[spec.metric])
-    if version is not None:
-        print(f"Registered model {name!r} version {version}: trial {best.metrics['trial_id']}, "
-              f"{spec.metric} {best.metrics[spec.metric]:.4g}")
-    draw_latent_maps(sweep, best.metrics["trial_id"])
+    name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
+    version = register_best(sweep, name, best["run_id"], spec.metric, value)
+    print(f"Registered model {name!r} version {version}: trial {trial_id} (run {best['run_name']}), "
+          f"best {spec.metric} {value:.4g}")
+    draw_latent_maps(sweep, trial_id)
 
 
 def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
@@ -241,12 +255,16 @@ def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, s
     return sweep, results_dir
 
 
-def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
-    uri = resolve_tracking_uri(options.tracking_uri)
+def check_tracking_reachable(options: SweepOptions) -> None:
+    """A tracking server that does not answer stops the sweep before Ray starts."""
     try:
-        check_reachable(uri)
+        check_reachable(resolve_tracking_uri(options.tracking_uri))
     except ConnectionError as err:
         raise SystemExit(f"error: {err}") from err
+
+
+def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
+    uri = resolve_tracking_uri(options.tracking_uri)
     try:
         return open_sweep(spec, options.spec_path, uri, options.experiment)
     except Exception as err:  # any failure here means no trial could log: stop before Ray starts
@@ -254,6 +272,7 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+    check_tracking_reachable(options)
     ray.init(address=options.address)
     gpus = gpus_per_trial(spec, options.require_gpu)
     r = spec.resources
@@ -294,7 +313,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing))
         results = tuner.fit()
         close_stopped_trials(spec, sweep, results)
-        register_best_trial(spec, sweep, results)
+        register_best_trial(spec, sweep)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)
     finally:

@@ -339,11 +339,9 @@ def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "sto
     client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
 
 
-def register_best(sweep: SweepRun, name: str, trial_id: str, metric: str, value: float) -> str | None:
-    """The best trial's generator checkpoint as a new version of registered model `name`; returns the version."""
-    run_id = find_trial_run(sweep, trial_id)
-    if run_id is None:
-        return None
+def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float) -> str:
+    """The best trial's generator checkpoint (its run's) as a new version of registered model `name`;
+    returns the version."""
     client = sweep.client()
     run = client.get_run(run_id)
     try:

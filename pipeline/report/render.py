@@ -1,14 +1,12 @@
 """Rank a sweep's trials and render them as one self-contained HTML file (images as data URIs).
 
-The ranking value of a trial is the best value of the sweep's metric over its run (a GAN's last
-evaluation is often not its best); the final value stands beside it.
+The order is `pipeline.report.ranking`'s, the one the registered model is chosen by.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import math
 import os
 import sys
 import tempfile
@@ -24,13 +22,13 @@ from pipeline import metric_names as names
 from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
-from pipeline.run_keys import REASON_TAG, STATUS_TAG
+from pipeline.report.ranking import BEST, BEST_STEP, FINAL, add_ranking_values, cell, rank_trials, trial_status
+from pipeline.run_keys import REASON_TAG
 
 # Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
                  names.RECALL, names.DENSITY, names.COVERAGE, names.CLASS_SCORE, names.LOSS_D, names.LOSS_G,
                  names.D_ACC_REAL, names.D_ACC_FAKE)
-BEST, BEST_STEP, FINAL = "best", "best_step", "final"  # columns added to the trials for ranking
 OPEN_TRIALS = 5  # the top trials' sections start open; the rest are collapsed
 THUMBNAIL_WIDTH = 128  # pixels of a progression-strip frame
 
@@ -53,50 +51,6 @@ class TrialView:
     strip: list[tuple[int, str]] = field(default_factory=list)
     histogram: str | None = None
     curves: str | None = None
-
-
-def add_ranking_values(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], metric: str, mode: str
-                       ) -> pd.DataFrame:
-    """Each trial's best value of `metric` over its run (and the step), and its final value."""
-    best, best_step, final = [], [], []
-    for _, trial in trials.iterrows():
-        history = histories.get(trial["run_id"], pd.DataFrame())
-        values = history[metric].dropna() if metric in history else pd.Series(dtype=float)
-        if values.empty:  # no history (a store that lost it): the final value is all there is
-            last = cell(trial, f"metrics.{metric}")
-            best.append(last)
-            best_step.append(None)
-            final.append(last)
-            continue
-        position = values.idxmin() if mode == "min" else values.idxmax()
-        best.append(float(values[position]))
-        best_step.append(int(history.loc[position, "step"]))
-        final.append(float(values.iloc[-1]))
-    return trials.assign(**{BEST: pd.Series(best, index=trials.index, dtype=float), BEST_STEP: best_step,
-                            FINAL: pd.Series(final, index=trials.index, dtype=float)})
-
-
-def rank_trials(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | None = None) -> pd.DataFrame:
-    """Trials best first by their ranking value (the `best` column, else the final `metric`); trials
-    without one come last. With `min_modes`, trials that cover fewer modes rank after every trial that
-    covers enough (search.min_modes)."""
-    column = BEST if BEST in trials else f"metrics.{metric}"
-    if trials.empty or column not in trials:
-        return trials.assign(rank=range(1, len(trials) + 1))
-    ranked = trials.sort_values(column, ascending=mode == "min", na_position="last", kind="stable")
-    modes = f"metrics.{names.MODES}"
-    if min_modes is not None and modes in ranked:
-        ranked = ranked.sort_values(modes, key=lambda covered: covered < min_modes, kind="stable")
-    return ranked.assign(rank=range(1, len(ranked) + 1))
-
-
-def cell(row: pd.Series, column: str) -> object:
-    value = row.get(column)  # a column that no trial logged is simply absent
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def trial_status(row: pd.Series) -> str:
-    return str(cell(row, f"tags.{STATUS_TAG}") or str(row["status"]).lower())
 
 
 def png_data_uri(png: bytes | None) -> str | None:

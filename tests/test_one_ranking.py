@@ -1,0 +1,50 @@
+"""One ranking everywhere: the registered model is the report's #1, and an early stop names what stopped it."""
+
+import re
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from pipeline import metric_names as names
+from pipeline.orchestrate import register_best_trial, stopped_by
+from pipeline.report.load import load_sweep
+from pipeline.report.render import render_html
+from pipeline.spec_file import load_spec
+from pipeline.tracking import TrialRun, open_sweep
+
+from .conftest import SEARCH_SPACES, tiny_spec
+
+
+def log_trial(sweep, trial_id: str, fids: list[float], status: str) -> str:
+    run = TrialRun(sweep, trial_id, f"trial-{trial_id}", {"model.dropout": trial_id})
+    for i, fid in enumerate(fids):
+        run.log_evaluation(100 * (i + 1), {names.FID: fid, names.MODES: 10.0}, {})
+    run.finish(status)
+    return run.run_id
+
+
+def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(tmp_path, capsys):
+    spec = tiny_spec("dropout")  # ranks on fid, min
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "dropout.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    best_early = log_trial(sweep, "t1", [5.0, 1.0, 9.0], "finished")  # best 1.0, last 9.0
+    log_trial(sweep, "t2", [6.0, 4.0, 2.0], "finished")  # best and last 2.0: first by last values
+    diverged = log_trial(sweep, "t3", [0.5], "diverged")  # the lowest fid, but its generator blew up
+    register_best_trial(spec, sweep)
+    client = MlflowClient(sweep.tracking_uri)
+    [version] = client.search_model_versions(f"name='{spec.name}'")
+    assert version.run_id == best_early
+    assert "trial t1 (run trial-t1), best fid 1" in capsys.readouterr().out
+
+    html = render_html(load_sweep(spec.name, sweep.tracking_uri))
+    leaderboard = re.findall(r'<td>(\d+)</td>\s*<td class="text"><a href="#trial-(\w+)">', html)
+    assert leaderboard == [("1", best_early), ("2", leaderboard[1][1]), ("3", diverged)]
+
+
+def test_an_early_stop_is_blamed_on_what_stopped_it():
+    spec = load_spec(SEARCH_SPACES / "full.yaml")  # ASHA and the collapse rule (stop_collapsed_after) both set
+    patience = spec.search.stop_collapsed_after
+    collapsed = pd.DataFrame({names.MODES: [5.0] + [1.0] * patience})
+    pruned = pd.DataFrame({names.MODES: [5.0] + [1.0] * (patience - 1) + [4.0]})
+    assert stopped_by(spec, collapsed) == f"the collapse rule (modes <= 1 for {patience} evaluations)"
+    assert stopped_by(spec, pruned) == "the asha scheduler"
+    assert stopped_by(spec, None) == "the asha scheduler"
