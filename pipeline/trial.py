@@ -60,8 +60,10 @@ class TrialSetup:
 class RayReporter:
     """Each evaluation to MLflow (this trial's run; rank 0 only) and to Ray, with the checkpoint."""
 
-    def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult):
+    def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult,
+                 leading: tuple[str, ...] = ()):
         self.run = run
+        self.leading = leading  # result keys put first: Tune's progress table shows a result's first 4 metrics
         self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
         self.send = send
         self.last_step = 0
@@ -74,7 +76,7 @@ class RayReporter:
         if self.run is not None:
             self.run.log_evaluation(step, metrics | self.hyperparameters, images)
         self.last_step = step
-        result = metrics | {names.STEP: step}
+        result = {key: metrics[key] for key in self.leading if key in metrics} | metrics | {names.STEP: step}
         if checkpoint is None:
             self.send(result, None)
             return
@@ -136,7 +138,7 @@ def train_trial(
     main = parallel is None or parallel.is_main
     run = open_trial_run(setup, trial_id, values, trial_config) if main else None
     flat = flatten(trial_config.model_dump())
-    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send)
+    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=(setup.metric, names.MODES))
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
               checkpoint=checkpoint, device=device, parallel=parallel)

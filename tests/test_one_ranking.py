@@ -1,4 +1,5 @@
-"""One ranking everywhere: the registered model is the report's #1, and an early stop names what stopped it."""
+"""One ranking everywhere: the registered model is the report's #1, an early stop names what stopped it, and
+Tune's progress table shows the ranking metric."""
 
 import re
 
@@ -11,6 +12,7 @@ from pipeline.report.load import load_sweep
 from pipeline.report.render import render_html
 from pipeline.spec_file import load_spec
 from pipeline.tracking import TrialRun, open_sweep
+from pipeline.trial import RayReporter
 
 from .conftest import SEARCH_SPACES, tiny_spec
 
@@ -48,3 +50,12 @@ def test_an_early_stop_is_blamed_on_what_stopped_it():
     assert stopped_by(spec, collapsed) == f"the collapse rule (modes <= 1 for {patience} evaluations)"
     assert stopped_by(spec, pruned) == "the asha scheduler"
     assert stopped_by(spec, None) == "the asha scheduler"
+
+
+def test_tunes_progress_table_leads_with_the_ranking_metric_and_modes():
+    sent = []
+    reporter = RayReporter(None, {}, lambda result, folder: sent.append(result), leading=(names.FID, names.MODES))
+    reporter.report(100, {names.LOSS_D: 0.7, names.LOSS_G: 1.2, names.D_ACC_REAL: 0.5, names.MODES: 9.0,
+                          names.FID: 30.0}, {}, None)
+    assert list(sent[0])[:2] == [names.FID, names.MODES]  # Tune's table shows a result's first 4 metrics
+    assert sent[0][names.STEP] == 100 and sent[0][names.LOSS_G] == 1.2
