@@ -75,13 +75,14 @@ def real_floor(spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> di
     return build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name)).real_floor()
 
 
-def gpus_per_trial(spec: SweepSpec, require_gpu: bool) -> float:
+def gpus_per_trial(spec: SweepSpec, spec_path: str, require_gpu: bool) -> float:
     """The spec's GPU request, or 0 with a warning where the cluster has no GPU."""
     wanted = spec.resources.gpus_per_worker
     if wanted == 0 or ray.cluster_resources().get("GPU", 0) > 0:
         return wanted
     if require_gpu:
-        raise SystemExit(f"error: the spec asks for {wanted} GPU per worker, the Ray cluster has none (--require-gpu)")
+        raise ConfigError(spec_path, "resources.gpus_per_worker",
+                          f"the spec asks for {wanted} GPU per worker, the Ray cluster has none (--require-gpu)")
     print(f"warning: the spec asks for {wanted} GPU per worker but the Ray cluster has no GPU: running on CPU",
           file=sys.stderr)
     return 0.0
@@ -274,7 +275,7 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     check_tracking_reachable(options)
     ray.init(address=options.address)
-    gpus = gpus_per_trial(spec, options.require_gpu)
+    gpus = gpus_per_trial(spec, options.spec_path, options.require_gpu)
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)
     nodes, growing = wait_for_capacity(demand, options)  # before any MLflow run: a refused sweep leaves none

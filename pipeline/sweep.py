@@ -95,7 +95,7 @@ def check_against_data(spec: SweepSpec, source: str) -> None:
                           f"({size} points: half are held back as the real reference)")
 
 
-def check_local_machine(spec: SweepSpec, source: str) -> None:
+def local_machine_problem(spec: SweepSpec, source: str) -> ConfigError | None:
     """A sweep that starts its own Ray has this machine and nothing more: a trial that needs more
     would wait forever for nodes that cannot join."""
     import torch
@@ -106,9 +106,10 @@ def check_local_machine(spec: SweepSpec, source: str) -> None:
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, r.gpus_per_worker if gpus else 0.0)
     problem = unmet_demand(demand, local_nodes(gpus))
-    if problem:
-        raise ConfigError(source, demand_keys(demand), f"{problem} (this machine, in the local Ray the sweep "
-                          "starts itself; --address joins a larger cluster)")
+    if problem is None:
+        return None
+    return ConfigError(source, demand_keys(demand), f"{problem} (this machine, in the local Ray the sweep starts "
+                       "itself; --address joins a larger cluster)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.spec, args.overrides)
         check_against_data(spec, args.spec)
-        if args.address is None and not args.dry_run:
-            check_local_machine(spec, args.spec)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print_plan(spec)
+    unfit = local_machine_problem(spec, args.spec) if args.address is None else None
     if args.dry_run:
+        if unfit is not None:  # what a run here would refuse, said without refusing the plan
+            print(f"note: a sweep on this machine would stop here: {unfit}")
         return 0
+    if unfit is not None:
+        print(f"error: {unfit}", file=sys.stderr)
+        return 2
     from pipeline.orchestrate import SweepOptions, run_sweep
 
     options = SweepOptions(

@@ -63,3 +63,12 @@ def test_waiting_for_nodes_needs_a_cluster_to_join():
                              "--wait-for-resources", "30"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "--wait-for-resources needs --address" in result.stderr
+
+
+def test_a_dry_run_shows_the_plan_and_says_what_a_run_would_refuse():
+    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
+                             "--set", "resources.workers_per_trial=2",
+                             "--set", f"resources.cpus_per_worker={int(local_nodes(0)[0]['CPU'])}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "note: a sweep on this machine would stop here: " in result.stdout and "a setting that fits" in result.stdout
