@@ -270,6 +270,9 @@ class SearchConfig(Strict):
     # optuna: trials drawn at random before TPE models the results; Optuna's own default, which
     # leaves TPE little to do in the 12-24 trials of a small sweep
     startup_trials: int = Field(10, ge=1)
+    # training seeds per sampled configuration (train.seed + 0..seeds-1), each its own trial: a ranking
+    # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval
+    seeds: int = Field(1, ge=1)
     stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
     min_modes: int | None = Field(None, ge=1)  # rank (and register) only trials covering this many modes first
 

@@ -21,10 +21,9 @@ import torch
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from pipeline.config import with_values
 from pipeline.parallel import DataParallel
-from pipeline.search_space import PARAMS_KEY
-from pipeline.trial import TrialSetup, open_trial_run, read_checkpoint, train_trial
+from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY
+from pipeline.trial import TrialSetup, open_trial_run, read_checkpoint, replicate_config, train_trial
 
 TRAIN_CHECKPOINTS_KEPT = 2  # the latest for restarts, one before it in case the latest is half-written
 # Ray Train reads it in the trial's Train controller, to which it passes the trial's environment on
@@ -43,7 +42,8 @@ def run_multi_worker_trial(config: dict, setup: TrialSetup) -> None:
     per_worker = {"CPU": setup.cpus} | ({"GPU": setup.gpus} if setup.gpus else {})
     trainer = ray.train.torch.TorchTrainer(
         train_worker,
-        train_loop_config={"values": config[PARAMS_KEY], "setup": setup, "trial_id": trial_id},
+        train_loop_config={"values": config[PARAMS_KEY], "replicate": config[REPLICATE_KEY], "setup": setup,
+                           "trial_id": trial_id},
         scaling_config=ray.train.ScalingConfig(
             num_workers=setup.workers, use_gpu=setup.gpus > 0, resources_per_worker=per_worker
         ),
@@ -60,17 +60,18 @@ def run_multi_worker_trial(config: dict, setup: TrialSetup) -> None:
     try:
         trainer.fit()  # a worker's error (after Train's restarts) raises here, and the Tune trial errors
     except ray.train.ControllerError as err:  # the worker group never started: say so on the trial's run
-        record_start_failure(setup, trial_id, config[PARAMS_KEY], err)
+        record_start_failure(setup, trial_id, config[PARAMS_KEY], config[REPLICATE_KEY], err)
         raise
 
 
-def record_start_failure(setup: TrialSetup, trial_id: str, values: dict, err: Exception) -> None:
+def record_start_failure(setup: TrialSetup, trial_id: str, values: dict, replicate: int, err: Exception) -> None:
     """A trial whose workers could not start has no run yet (rank 0 opens it): open it, errored, with why."""
     waited = f"{setup.start_timeout_s:g}" if setup.start_timeout_s is not None else "Ray's default of 60"
     tries = f", {setup.start_retries + 1} time(s)" if setup.start_retries >= 0 else ""
     reason = (f"its {setup.workers} workers ({setup.cpus:g} CPU, {setup.gpus:g} GPU each) could not start "
               f"within {waited} s{tries}: the cluster did not have their resources free. Ray Train said: {err}")
-    open_trial_run(setup, trial_id, values, with_values(setup.trial, values)).finish("errored", reason)
+    trial_config = replicate_config(setup, values, replicate)
+    open_trial_run(setup, trial_id, values, trial_config, replicate).finish("errored", reason)
 
 
 def send_to_train(result: dict, folder: str | None) -> None:
@@ -90,4 +91,5 @@ def train_worker(loop_config: dict) -> None:
         checkpoint=read_checkpoint(ray.train.get_checkpoint()),
         device=ray.train.torch.get_device(),
         parallel=DataParallel(context.get_world_rank(), context.get_world_size()),
+        replicate=loop_config["replicate"],
     )

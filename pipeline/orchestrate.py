@@ -303,6 +303,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             mode=spec.mode,
             mutable=tuple(spec.scheduler.mutations),
             workers=r.workers_per_trial,
+            seeds=spec.search.seeds,
             results_dir=results_dir,
             max_failures=r.max_failures,
             start_timeout_s=start_timeout,

@@ -18,6 +18,7 @@ from pipeline import metric_names as names
 from pipeline.config import ParameterSpec, SweepSpec, flatten
 
 PARAMS_KEY = "params"
+REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
 
 
 def to_tune_domain(param: ParameterSpec) -> Any:
@@ -39,7 +40,8 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
     # from the trial's fixed value.
     fixed = flatten(spec.trial.model_dump())
     space.update({key: fixed[key] for key in spec.scheduler.mutations if key not in space})
-    return {PARAMS_KEY: space}
+    seeds = spec.search.seeds
+    return {PARAMS_KEY: space, REPLICATE_KEY: tune.grid_search(list(range(seeds))) if seeds > 1 else 0}
 
 
 def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
@@ -55,7 +57,9 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Sear
         return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
-    return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed)
+    # constant_grid_search: a random configuration stays the same over its replicates (the seed grid)
+    return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed,
+                                 constant_grid_search=True)
 
 
 def evaluations(spec: SweepSpec) -> int:
@@ -106,7 +110,8 @@ def stopper(spec: SweepSpec) -> CollapseStopper | None:
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Every trial of a grid search, in order, as {dotted key: value}; repeated num_samples times."""
+    """Every configuration of a grid search, in order, as {dotted key: value}; repeated num_samples
+    times (each trained search.seeds times)."""
     keys = list(spec.parameters)
     product = itertools.product(*(spec.parameters[key].values for key in keys))
     points = [dict(zip(keys, values, strict=True)) for values in product]
@@ -117,15 +122,20 @@ def describe_space(spec: SweepSpec) -> list[str]:
     """Human-readable lines: the resolved trials of a grid, or each parameter's distribution."""
     if spec.search.algorithm == "grid":
         points = grid_points(spec)
-        lines = [f"{len(points)} trials (grid search):"]
+        lines = [f"{len(points) * spec.search.seeds} trials (grid search):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
         how = ("random search" if spec.search.algorithm == "random"
                else f"Optuna TPE after {spec.search.startup_trials} random draws")
-        lines = [f"{spec.search.num_samples} trials drawn by {how} (seed {spec.search.seed}) from:"]
+        lines = [f"{spec.search.num_samples * spec.search.seeds} trials drawn by {how} (seed {spec.search.seed}) "
+                 "from:"]
         lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
     for key, param in spec.scheduler.mutations.items():
         lines.append(f"  pbt mutates {key}: {param.kind} {list(param.values)}")
+    if spec.search.seeds > 1:
+        seed = spec.trial.train.seed
+        lines.append(f"  each configuration trained with {spec.search.seeds} seeds (train.seed {seed}.."
+                     f"{seed + spec.search.seeds - 1}), each seed its own trial")
     return lines
 
 

@@ -66,7 +66,23 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
         if spec.search.algorithm == "optuna" and param.kind == "grid":
             raise ConfigError(source, f"parameters.{key}", "optuna samples its values: use choice instead of grid")
     check_workers(spec, source)
+    check_seeds(spec, source)
     return spec
+
+
+def check_seeds(spec: SweepSpec, source: str) -> None:
+    """Replicates need a configuration to stay fixed over its seeds and its trials to stay independent."""
+    if spec.search.seeds == 1:
+        return
+    if spec.scheduler.name == "pbt":
+        raise ConfigError(source, "search.seeds", "pbt copies one trial's state into another, so the seeds of a "
+                          "configuration would not stay independent replicates: use fifo or asha")
+    if spec.search.algorithm == "optuna":
+        raise ConfigError(source, "search.seeds", "replicates are not yet supported with search.algorithm optuna "
+                          "(it would need the configuration's mean once all its seeds report): use grid or random")
+    if "train.seed" in spec.parameters:
+        raise ConfigError(source, "parameters.train.seed", "search.seeds sets each replicate's train.seed: "
+                          "do not sweep it as well")
 
 
 def check_workers(spec: SweepSpec, source: str) -> None:

@@ -255,7 +255,8 @@ class TrialRun:
     from Ray's results on disk.
     """
 
-    def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any]):
+    def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
+                 tags: dict[str, str] | None = None):
         for key, value in TRIAL_HTTP_SETTINGS.items():
             os.environ.setdefault(key, value)  # a user's own setting wins
         self.client = sweep.client()
@@ -263,7 +264,7 @@ class TrialRun:
         run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)
         if run_id is None:
             tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
-                    TRIAL_ID_TAG: trial_id}
+                    TRIAL_ID_TAG: trial_id, **(tags or {})}
             run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
                                "create run", CREATE_RETRIES)
             run_id = run.info.run_id

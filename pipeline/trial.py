@@ -9,6 +9,8 @@ continues its own run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tempfile
 import traceback
@@ -25,8 +27,8 @@ from pipeline import metric_names as names
 from pipeline.config import TrialConfig, flatten, with_values
 from pipeline.metrics.classifier import TrainedClassifier
 from pipeline.parallel import DataParallel
-from pipeline.run_keys import HYPERPARAMETER_PREFIX, NODE_TAG
-from pipeline.search_space import PARAMS_KEY, trial_name
+from pipeline.run_keys import CONFIG_TAG, HYPERPARAMETER_PREFIX, NODE_TAG, REPLICATE_TAG
+from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY, trial_name
 from pipeline.tracking import SweepRun, TrialRun, finished_trial_result
 from pipeline.train import Diverged, train
 
@@ -52,6 +54,7 @@ class TrialSetup:
     mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
     workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (multi_worker.py)
     results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
+    seeds: int = 1  # search.seeds: replicates of each configuration
     max_failures: int = 0  # multi-worker trials: worker-group restarts inside the trial, from the latest checkpoint
     start_timeout_s: float | None = None  # multi-worker trials: for the worker group to start; None: Ray's (60 s)
     start_retries: int = -1  # multi-worker trials: starts tried again after a timeout; -1: until it starts
@@ -113,12 +116,29 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         send=send_to_tune,
         checkpoint=read_checkpoint(checkpoint),
         device="cuda" if setup.gpus > 0 else "cpu",
+        replicate=config[REPLICATE_KEY],
     )
 
 
-def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config: TrialConfig) -> TrialRun:
-    """This trial's MLflow child run: found by its trial id, or created with every hyperparameter as a param."""
-    run = TrialRun(setup.sweep, trial_id, trial_name(values) or "trial", flatten(trial_config.model_dump()))
+def config_id(values: dict) -> str:
+    """The sampled configuration's id, the same for each of its seed replicates and in every process."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def replicate_config(setup: TrialSetup, values: dict, replicate: int) -> TrialConfig:
+    """The trial's config: the sampled values put in, train.seed moved on by the replicate's number."""
+    return with_values(setup.trial, values | {"train.seed": setup.trial["train"]["seed"] + replicate})
+
+
+def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config: TrialConfig,
+                   replicate: int = 0) -> TrialRun:
+    """This trial's MLflow child run: found by its trial id, or created with every hyperparameter as a
+    param and tagged with its configuration and replicate."""
+    name = trial_name(values) or "trial"
+    if setup.seeds > 1:
+        name += f" seed {trial_config.train.seed}"
+    tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate)}
+    run = TrialRun(setup.sweep, trial_id, name, flatten(trial_config.model_dump()), tags)
     run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
     return run
 
@@ -132,11 +152,12 @@ def train_trial(
     checkpoint: dict | None,
     device: str | torch.device,
     parallel: DataParallel | None = None,
+    replicate: int = 0,
 ) -> None:
     """Train one trial's GAN (or one worker's part of it), logging from rank 0 and closing its run."""
-    trial_config = with_values(setup.trial, values)
+    trial_config = replicate_config(setup, values, replicate)
     main = parallel is None or parallel.is_main
-    run = open_trial_run(setup, trial_id, values, trial_config) if main else None
+    run = open_trial_run(setup, trial_id, values, trial_config, replicate) if main else None
     flat = flatten(trial_config.model_dump())
     reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=(setup.metric, names.MODES))
     try:

@@ -46,6 +46,7 @@ class SweepData:
     floor: dict[str, float]
     experiment_id: str = ""
     min_modes: int | None = None  # search.min_modes of the sweep
+    seeds: int = 1  # search.seeds: replicates of each configuration
     # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
     # run_id -> [(step, PNG)] of the sample grid at up to STRIP_FRAMES steps, the last step last
@@ -132,6 +133,12 @@ def parse_optional_int(text: object) -> int | None:
     return int(text) if isinstance(text, str) and text.isdigit() else None
 
 
+def logged_seeds(parent: pd.Series) -> int:
+    """search.seeds of the sweep; sweeps from before replicates existed ran one seed a configuration."""
+    seeds = parse_optional_int(parent.get("params.search.seeds"))
+    return 1 if seeds is None else seeds
+
+
 def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -> SweepData:
     """The newest sweep of experiment `name`, or the one whose parent run is `parent_run_id`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours counts trials instead
@@ -153,6 +160,7 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         floor={c.removeprefix(f"metrics.{FLOOR_PREFIX}"): float(parent[c]) for c in floor_columns},
         experiment_id=experiment.experiment_id,
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
+        seeds=logged_seeds(parent),
     )
     wanted = [data.metric, *(m for m in HISTORY_METRICS if m != data.metric)]
     label = f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import sys
 import tempfile
@@ -22,8 +23,18 @@ from pipeline import metric_names as names
 from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
-from pipeline.report.ranking import BEST, BEST_STEP, FINAL, add_ranking_values, cell, rank_trials, trial_status
-from pipeline.run_keys import REASON_TAG
+from pipeline.report.ranking import (
+    BEST,
+    BEST_STEP,
+    CONFIG_COLUMN,
+    FINAL,
+    add_ranking_values,
+    cell,
+    rank_with_replicates,
+    trial_status,
+    verdict,
+)
+from pipeline.run_keys import CONFIG_TAG, REASON_TAG
 
 # Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
@@ -114,17 +125,58 @@ def sweep_views(data: SweepData, ranked: pd.DataFrame) -> dict[str, object]:
     }
 
 
+@dataclass
+class ConfigurationView:
+    """One configuration and its seed replicates (their trials' names, ranking values and statuses)."""
+
+    rank: int
+    params: list[str]
+    n: int  # replicates with a ranking value (not diverged or errored)
+    replicates: int
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+    tied: bool
+    members: list[tuple[str, str, float | None, str]]  # (trial name, run id, best value, status)
+
+
+def configuration_views(data: SweepData, ranked: pd.DataFrame, configs: pd.DataFrame | None
+                        ) -> list[ConfigurationView]:
+    if configs is None or data.seeds < 2:
+        return []
+    views = []
+    for config in configs.itertuples():
+        group = ranked[ranked[f"tags.{CONFIG_TAG}"] == getattr(config, CONFIG_COLUMN)]
+        first = group.iloc[0]
+        views.append(ConfigurationView(
+            rank=int(config.config_rank),
+            params=[str(cell(first, f"params.{key}") or "") for key in data.swept],
+            n=int(config.n), replicates=int(config.replicates),
+            mean=nan_to_none(config.mean), sd=nan_to_none(config.sd), low=nan_to_none(config.low),
+            high=nan_to_none(config.high), tied=bool(config.tied),
+            members=[(str(t["run_name"]), t["run_id"], cell(t, BEST), trial_status(t)) for _, t in group.iterrows()],
+        ))
+    return views
+
+
+def nan_to_none(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
 def render_html(data: SweepData) -> str:
     present = [m for m in SHOWN_METRICS if f"metrics.{m}" in data.trials]
     metric_columns = [m for m in present if m != data.metric]
     trials = add_ranking_values(data.trials, data.histories, data.metric, data.mode)
-    ranked = rank_trials(trials, data.metric, data.mode, data.min_modes)
+    ranked, configs = rank_with_replicates(trials, data.metric, data.mode, data.min_modes)
     environment = Environment(loader=PackageLoader("pipeline.report"), autoescape=select_autoescape(["j2", "html"]))
     environment.filters["num"] = lambda v: "" if v is None else f"{v:.4g}"
     print("Drawing the sweep's charts ...", file=sys.stderr, flush=True)
     return environment.get_template("report.html.j2").render(
         data=data,
         rows=build_views(data, ranked, metric_columns),
+        configurations=configuration_views(data, ranked, configs),
+        verdict=verdict(configs, data.seeds, data.metric),
         metric_columns=metric_columns,
         floor=[data.floor.get(m) for m in metric_columns],
         metric_floor=data.floor.get(data.metric),

@@ -1,0 +1,92 @@
+"""Seed replicates (search.seeds): each configuration trained with k seeds, each seed its own trial and
+MLflow run; the report groups them with mean and 95% interval; the registered model is the report's #1."""
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+
+import pandas as pd
+import pytest
+
+from pipeline import metric_names as names
+from pipeline.report.ranking import rank_configurations, t_critical, values_to_interval, verdict
+from pipeline.run_keys import CONFIG_TAG, REPLICATE_TAG
+
+from .conftest import SEARCH_SPACES, run_sweep, trial_runs
+
+
+@pytest.mark.parametrize(("override", "key", "fragment"), [
+    ("search.seeds=0", "search.seeds", "greater than or equal to 1"),
+    ("scheduler={name: pbt, mutations: {optim.d.lr: {log_uniform: [1.0e-4, 1.0e-2]}}}", "search.seeds",
+     "pbt copies one trial's state into another"),
+    ("parameters={train.seed: {grid: [0, 1]}}", "parameters.train.seed", "sets each replicate's train.seed"),
+])
+def test_replicates_that_cannot_work_exit_2_naming_the_key(override, key, fragment):
+    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
+                             "--set", "search.seeds=3", "--set", override, "--dry-run"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"ring8.yaml: {key}: " in result.stderr and fragment in result.stderr
+
+
+def test_dry_run_counts_every_replicate():
+    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"),
+                             "--set", "search.seeds=3", "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "12 trials (grid search):" in result.stdout and "with 3 seeds (train.seed 0..2)" in result.stdout
+
+
+def test_t_interval_matches_the_textbook():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 9, 30, 31, 60, 500):
+        assert t_critical(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=2e-4)
+    mean, sd, low, high = values_to_interval(pd.Series([1.0, 2.0, 4.0]))
+    half = scipy_stats.t.ppf(0.975, 2) * sd / 3**0.5
+    assert (mean, sd) == pytest.approx((7 / 3, pd.Series([1.0, 2.0, 4.0]).std()))
+    assert (low, high) == pytest.approx((mean - half, mean + half), abs=1e-3)  # the table's 3 decimals
+
+
+def test_overlapping_intervals_are_tied_and_one_seed_says_so():
+    trials = pd.DataFrame({
+        "run_id": list("abcdefghi"), f"tags.{CONFIG_TAG}": list("xxxyyyzzz"), "status": ["FINISHED"] * 9,
+        "best": [1.0, 1.1, 1.2, 1.15, 1.3, 1.4, 5.0, 5.1, 5.2], "rank": range(1, 10),
+    })
+    configs = rank_configurations(trials, "min")
+    assert configs["config_id"].tolist() == ["x", "y", "z"] and configs["tied"].tolist() == [False, True, False]
+    assert verdict(configs, 3, "fid").startswith("No clear winner: 1 other configuration(s)")
+    assert verdict(configs.iloc[[0, 2]], 3, "fid").startswith("Configuration #1 is a real winner")
+    assert "cannot be told from seed noise" in verdict(configs, 1, "fid")
+
+
+@pytest.mark.e2e
+def test_a_ring8_sweep_with_three_seeds_groups_its_six_trials(tmp_path):
+    client, result = run_sweep(tmp_path, "ring8.yaml", "trial.train.steps=40", "trial.train.eval_every=20",
+                               "trial.eval.samples=200", "search.seeds=3", "search.max_concurrent=2",
+                               "parameters={model.dropout: {grid: [0.0, 0.3]}}")
+    runs = trial_runs(client, "ring8")
+    assert len(runs) == 6
+    groups = defaultdict(list)
+    for run in runs:
+        groups[run.data.tags[CONFIG_TAG]].append(run)
+    assert len(groups) == 2
+    means = {}
+    for members in groups.values():
+        assert sorted(int(r.data.tags[REPLICATE_TAG]) for r in members) == [0, 1, 2]
+        assert sorted(r.data.params["train.seed"] for r in members) == ["0", "1", "2"]
+        assert len({r.data.params["model.dropout"] for r in members}) == 1  # one configuration, three seeds
+        best = [max(m.value for m in client.get_metric_history(r.info.run_id, names.HQ_FRACTION)) for r in members]
+        means[members[0].data.params["model.dropout"]] = sum(best) / 3  # ring8 ranks on hq_fraction, max
+
+    html = (tmp_path / "reports" / "ring8.html").read_text()
+    rows = re.findall(r'<tr class="configuration">\s*<td>(\d)</td><td class="text">([\d.]+)</td>\s*'
+                      r'<td data-value="([^"]*)">', html)
+    assert [rank for rank, _, _ in rows] == ["1", "2"]
+    for _, dropout, mean in rows:
+        assert float(mean) == pytest.approx(means[dropout], abs=1e-9)
+    assert means[rows[0][1]] >= means[rows[1][1]]  # best mean first (hq_fraction: max)
+
+    [version] = client.search_model_versions("name = 'ring8'")
+    first = next(run for run in runs if run.info.run_id == version.run_id)
+    assert first.data.params["model.dropout"] == rows[0][1]  # the registered model is from the #1 configuration
+    assert re.search(r"<td>1</td>\s*<td class=\"text\"><a href=\"#trial-(\w+)\">", html)[1] == version.run_id
