@@ -26,7 +26,7 @@ from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.multi_worker import run_multi_worker_trial
 from pipeline.run_keys import LATENT_FOLDER, TRIAL_ID_TAG
-from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper
+from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper, tune_num_samples
 from pipeline.tracking import (
     SweepRun,
     check_reachable,
@@ -172,7 +172,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=spec.mode,
-            num_samples=spec.search.num_samples,
+            num_samples=tune_num_samples(spec),
             search_alg=search_algorithm(spec, max_concurrent),
             reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (search_space.py)

@@ -7,6 +7,7 @@ them into the spec's fixed trial config (`config.with_values`). One Tune iterati
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -41,7 +42,63 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
     fixed = flatten(spec.trial.model_dump())
     space.update({key: fixed[key] for key in spec.scheduler.mutations if key not in space})
     seeds = spec.search.seeds
-    return {PARAMS_KEY: space, REPLICATE_KEY: tune.grid_search(list(range(seeds))) if seeds > 1 else 0}
+    # grid and random: the seeds as a grid; optuna draws one point at a time, and `Replicates` repeats it
+    replicates = tune.grid_search(list(range(seeds))) if seeds > 1 and spec.search.algorithm != "optuna" else 0
+    return {PARAMS_KEY: space, REPLICATE_KEY: replicates}
+
+
+class Replicates(Searcher):
+    """Each configuration the wrapped searcher suggests, trained with `seeds` seeds: `seeds` trials in a
+    row with replicates 0..seeds-1. The searcher learns of a configuration once, when its last replicate
+    ends, with the mean of the replicates' metric (a crashed replicate left out; all crashed: an error)."""
+
+    def __init__(self, searcher: Searcher, seeds: int, metric: str, mode: str):
+        super().__init__(metric=metric, mode=mode)
+        self.searcher, self.seeds = searcher, seeds
+        self.queue: list[tuple[dict, int, str]] = []  # (configuration, replicate, first trial) still to start
+        self.first_of: dict[str, str] = {}  # trial -> the trial whose id the searcher knows its configuration by
+        self.ended: dict[str, list[dict | None]] = {}  # first trial -> its replicates' last results
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if not self.queue:
+            config = self.searcher.suggest(trial_id)
+            if not isinstance(config, dict):  # None (ask later) or Searcher.FINISHED
+                return config
+            self.ended[trial_id] = []
+            self.queue = [(config, replicate, trial_id) for replicate in range(self.seeds)]
+        config, replicate, first = self.queue.pop(0)
+        self.first_of[trial_id] = first
+        return copy.deepcopy(config) | {REPLICATE_KEY: replicate}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        first = self.first_of.pop(trial_id)
+        results = self.ended[first]
+        results.append(None if error else result)
+        if len(results) < self.seeds:
+            return
+        del self.ended[first]
+        values = [r[self.metric] for r in results if r is not None and self.metric in r]
+        if not values:
+            self.searcher.on_trial_complete(first, None, error=True)
+            return
+        last = next(r for r in reversed(results) if r is not None and self.metric in r)
+        self.searcher.on_trial_complete(first, last | {self.metric: sum(values) / len(values)})
+
+    # Tune's experiment snapshots save a wrapper's own state and its wrapped searcher's, as for ConcurrencyLimiter
+    def get_state(self) -> dict:
+        return copy.deepcopy({key: value for key, value in self.__dict__.items() if key != "searcher"})
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.searcher.restore(checkpoint_path)
 
 
 def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
@@ -54,12 +111,20 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Sear
 
         sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
         searcher = OptunaSearch(sampler=sampler)
+        if spec.search.seeds > 1:
+            searcher = Replicates(searcher, spec.search.seeds, spec.metric, spec.mode)
         return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
     # constant_grid_search: a random configuration stays the same over its replicates (the seed grid)
     return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed,
                                  constant_grid_search=True)
+
+
+def tune_num_samples(spec: SweepSpec) -> int:
+    """Tune's num_samples: grid and random multiply it by their grid (the seeds among it); optuna's
+    `Replicates` asks one trial of Tune for each seed of each configuration."""
+    return spec.search.num_samples * (spec.search.seeds if spec.search.algorithm == "optuna" else 1)
 
 
 def evaluations(spec: SweepSpec) -> int:

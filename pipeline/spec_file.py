@@ -77,9 +77,6 @@ def check_seeds(spec: SweepSpec, source: str) -> None:
     if spec.scheduler.name == "pbt":
         raise ConfigError(source, "search.seeds", "pbt copies one trial's state into another, so the seeds of a "
                           "configuration would not stay independent replicates: use fifo or asha")
-    if spec.search.algorithm == "optuna":
-        raise ConfigError(source, "search.seeds", "replicates are not yet supported with search.algorithm optuna "
-                          "(it would need the configuration's mean once all its seeds report): use grid or random")
     if "train.seed" in spec.parameters:
         raise ConfigError(source, "parameters.train.seed", "search.seeds sets each replicate's train.seed: "
                           "do not sweep it as well")

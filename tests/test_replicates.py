@@ -12,6 +12,8 @@ import pytest
 from pipeline import metric_names as names
 from pipeline.report.ranking import rank_configurations, t_critical, values_to_interval, verdict
 from pipeline.run_keys import CONFIG_TAG, REPLICATE_TAG
+from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY, Replicates, param_space, tune_num_samples
+from pipeline.spec_file import load_spec
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 
@@ -90,3 +92,25 @@ def test_a_ring8_sweep_with_three_seeds_groups_its_six_trials(tmp_path):
     first = next(run for run in runs if run.info.run_id == version.run_id)
     assert first.data.params["model.dropout"] == rows[0][1]  # the registered model is from the #1 configuration
     assert re.search(r"<td>1</td>\s*<td class=\"text\"><a href=\"#trial-(\w+)\">", html)[1] == version.run_id
+
+
+def test_optuna_draws_a_configuration_once_and_learns_its_replicates_mean():
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    spec = load_spec(SEARCH_SPACES / "ring8.yaml", ["search.algorithm=optuna", "search.seeds=3",
+                                                  "parameters={optim.d.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"])
+    storage = optuna.storages.InMemoryStorage()
+    searcher = Replicates(OptunaSearch(study_name="s", storage=storage), 3, spec.metric, spec.mode)
+    searcher.set_search_properties(spec.metric, spec.mode, param_space(spec))
+    configs = [searcher.suggest(f"t{i}") for i in range(4)]
+    assert [c[REPLICATE_KEY] for c in configs] == [0, 1, 2, 0]
+    assert configs[0][PARAMS_KEY] == configs[1][PARAMS_KEY] == configs[2][PARAMS_KEY] != configs[3][PARAMS_KEY]
+    searcher.on_trial_complete("t0", {spec.metric: 0.2})
+    searcher.on_trial_complete("t2", None, error=True)  # a crashed replicate is left out of the mean
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # not told before the last replicate ends
+    searcher.on_trial_complete("t1", {spec.metric: 0.4})
+    assert study.trials[0].value == pytest.approx(0.3)
+    assert tune_num_samples(spec) == 3 * spec.search.num_samples  # one Tune trial per seed of a configuration
+    assert tune_num_samples(load_spec(SEARCH_SPACES / "ring8.yaml", ["search.seeds=3"])) == 1  # the grid has them
