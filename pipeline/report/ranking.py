@@ -35,6 +35,11 @@ def trial_status(row: pd.Series) -> str:
     return str(cell(row, f"tags.{STATUS_TAG}") or cell(row, "status") or "").lower()
 
 
+def unusable(trials: pd.DataFrame) -> pd.Series:
+    """Which trials ended diverged or errored (a boolean per row)."""
+    return trials.apply(lambda row: trial_status(row) in UNUSABLE, axis=1).astype(bool)
+
+
 def add_ranking_values(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], metric: str, mode: str
                        ) -> pd.DataFrame:
     """Each trial's best value of `metric` over its run (and the step), and its final value."""
@@ -66,8 +71,7 @@ def rank_trials(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | N
     modes = f"metrics.{names.MODES}"
     if min_modes is not None and modes in ranked:
         ranked = ranked.sort_values(modes, key=lambda covered: covered < min_modes, kind="stable")
-    unusable = ranked.apply(lambda row: trial_status(row) in UNUSABLE, axis=1).astype(bool)
-    ranked = ranked.assign(_unusable=unusable).sort_values("_unusable", kind="stable").drop(columns="_unusable")
+    ranked = ranked.assign(_unusable=unusable(ranked)).sort_values("_unusable", kind="stable").drop(columns="_unusable")
     return ranked.assign(rank=range(1, len(ranked) + 1))
 
 
@@ -117,7 +121,7 @@ def rank_configurations(ranked: pd.DataFrame, mode: str, min_modes: int | None =
     and `tied`: whether its interval overlaps the first one's."""
     rows = []
     for config, group in ranked.groupby(f"tags.{CONFIG_TAG}", sort=False):
-        usable = group[~group.apply(lambda row: trial_status(row) in UNUSABLE, axis=1).astype(bool)]
+        usable = group[~unusable(group)]
         values = usable[BEST].dropna()
         mean, sd, low, high = values_to_interval(values)
         modes = usable[f"metrics.{names.MODES}"].mean() if f"metrics.{names.MODES}" in usable else math.nan
