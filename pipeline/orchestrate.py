@@ -70,9 +70,13 @@ def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
     return {dataset.name: cached_classifier(digit_source(dataset))} if needs_classifier(dataset) else {}
 
 
-def real_floor(spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> dict[str, float]:
+def log_real_floor(sweep: SweepRun, spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> None:
+    """The floor (real points the feature network never saw) and its spread over real sets of n."""
     dataset = load_dataset(spec.trial.dataset)
-    return build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name)).real_floor()
+    evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
+    spread = evaluator.floor_spread()
+    source = f"{spec.trial.eval.samples} {evaluator.parts.origin}"
+    log_floor(sweep, evaluator.real_floor(), source, spread.sd, spread.method)
 
 
 def gpus_per_trial(spec: SweepSpec, spec_path: str, require_gpu: bool) -> float:
@@ -291,7 +295,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         classifiers = prepare_classifiers(spec)
         if options.resume is None:
             record_results_dir(sweep, results_dir)
-            log_floor(sweep, real_floor(spec, classifiers))
+            log_real_floor(sweep, spec, classifiers)
         start_timeout, start_retries = start_limits(options, growing)
         setup = TrialSetup(
             trial=spec.trial.model_dump(),

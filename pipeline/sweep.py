@@ -81,18 +81,19 @@ def check_against_data(spec: SweepSpec, source: str) -> None:
     """What the file alone cannot tell: the evaluation must leave real data for the reference set, and
     search.min_modes must be a number of modes the data has."""
     from pipeline.data import DatasetError, load_dataset
+    from pipeline.metrics.evaluator import max_eval_samples
 
     try:
         dataset = load_dataset(spec.trial.dataset)
     except DatasetError as err:
         raise ConfigError(source, "trial.dataset", str(err)) from None
-    size, wanted = len(dataset), spec.search.min_modes
+    wanted = spec.search.min_modes
     if wanted is not None and wanted > dataset.num_modes:
         has = f"has {dataset.num_modes} modes" if dataset.has_modes else "has no known modes to count"
         raise ConfigError(source, "search.min_modes", f"{wanted}, but {spec.trial.dataset.name} {has}")
-    if 2 * spec.trial.eval.samples > size:
-        raise ConfigError(source, "trial.eval.samples", f"at most {size // 2} for {spec.trial.dataset.name} "
-                          f"({size} points: half are held back as the real reference)")
+    limit, reason = max_eval_samples(dataset)
+    if spec.trial.eval.samples > limit:
+        raise ConfigError(source, "trial.eval.samples", f"at most {limit} for {spec.trial.dataset.name} ({reason})")
 
 
 def local_machine_problem(spec: SweepSpec, source: str) -> ConfigError | None:

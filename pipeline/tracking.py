@@ -31,6 +31,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from pipeline.config import SweepSpec, flatten
 from pipeline.run_keys import (
     FLOOR_PREFIX,
+    FLOOR_SD_PREFIX,
+    FLOOR_SOURCE_PARAM,
+    FLOOR_SPREAD_PARAM,
     METRIC_TAG,
     MODE_TAG,
     REASON_TAG,
@@ -152,11 +155,15 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_na
     return SweepRun(tracking_uri, experiment_id, run.info.run_id, experiment_name)
 
 
-def log_floor(sweep: SweepRun, floor: dict[str, float]) -> None:
-    """The real-vs-real floor, once per sweep, on the parent run."""
+def log_floor(sweep: SweepRun, floor: dict[str, float], source: str, sd: dict[str, float], spread: str) -> None:
+    """The real-vs-real floor, which real points it scores, and its sd over real sets (`spread` says
+    which), once per sweep, on the parent run."""
     client = sweep.client()
     timestamp = int(time.time() * 1000)
-    client.log_batch(sweep.run_id, metrics=[Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()])
+    metrics = [Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()]
+    metrics += [Metric(f"{FLOOR_SD_PREFIX}{k}", v, timestamp, 0) for k, v in sd.items()]
+    params = [Param(FLOOR_SOURCE_PARAM, source), Param(FLOOR_SPREAD_PARAM, spread)]
+    client.log_batch(sweep.run_id, metrics=metrics, params=params)
 
 
 def reopen_sweep(tracking_uri: str, experiment_name: str, parent_run_id: str | None) -> tuple[SweepRun, str]:

@@ -16,6 +16,8 @@ class GanDataset:
     labels:  the mode (mixture component or digit class) of each point, N int64; all 0 where the
              data has no known modes (num_modes == 0: image folders, tables).
     centres: K x 2 mixture means (2D only), with `std` their standard deviation.
+    unseen:  real data of the same kind that nothing trains on (full MNIST's test split when the
+             train split is loaded), which the digit classifier leaves for its accuracy and the floor.
     columns, column_mean, column_std: tabular data's column names and the standardization undone
              by `to_original_units`.
     """
@@ -27,6 +29,7 @@ class GanDataset:
     centres: torch.Tensor | None = None
     std: float | None = None
     source: GanDataset | None = None  # stacked MNIST: the digits it stacks (its classifier's data)
+    unseen: GanDataset | None = None  # full MNIST's test split beside its train split: the evaluation's floor
     columns: tuple[str, ...] | None = None
     column_mean: torch.Tensor | None = None
     column_std: torch.Tensor | None = None

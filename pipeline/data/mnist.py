@@ -1,11 +1,15 @@
 """Full MNIST from IDX files (plain or .gz), as distributed by LeCun et al. or laid out by torchvision.
 
     mnist(path="data/mnist", split="train")      # 60,000 digits; split="test": 10,000
+
+The train split carries the test split, when the folder has it, as `unseen`: the digits the feature
+classifier leaves for its accuracy and the evaluation's real-data floor.
 """
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +55,22 @@ def mnist(path: str, split: str = "train") -> GanDataset:
     folder = Path(path)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such folder (dataset.path of mnist)")
+    digits = read_split(folder, split)
+    if split == "train" and has_split(folder, "test"):
+        return replace(digits, unseen=read_split(folder, "test"))
+    return digits
+
+
+def has_split(folder: Path, split: str) -> bool:
+    try:
+        for stem in STEMS[split]:
+            find_idx(folder, stem)
+    except DatasetError:
+        return False
+    return True
+
+
+def read_split(folder: Path, split: str) -> GanDataset:
     image_stem, label_stem = STEMS[split]
     images, labels = read_idx(find_idx(folder, image_stem)), read_idx(find_idx(folder, label_stem))
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):

@@ -4,6 +4,10 @@ density/coverage and mode-collapse metrics, plus the class score for digits.
     evaluator = Evaluator(dataset, samples=2000, classifier=cached_classifier(dataset))
     metrics = evaluator.evaluate(generated)          # {'fid': ..., 'modes': ..., ...}
     floor = evaluator.real_floor()                   # the same metrics for held-back real data
+    spread = evaluator.floor_spread()                # how much the floor moves between real sets of n
+
+The floor's real points are unseen by the feature network, as generated points are: for digits they
+come from the split the classifier was trained around (pipeline/metrics/split.py).
 
 Feature space: raw coordinates for 2D and tabular data; the digit classifier's penultimate layer
 for digits (stacked MNIST: the three channels' features side by side); FID Inception pool features
@@ -18,7 +22,7 @@ import torch
 
 from pipeline import metric_names as names
 from pipeline.data import GanDataset
-from pipeline.data.stacked import channel_digits
+from pipeline.data.stacked import channel_digits, stacked
 from pipeline.metrics.class_score import probabilities_to_class_score
 from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
@@ -35,9 +39,10 @@ from pipeline.metrics.modes import (
     smoothed_histogram,
     stacked_histogram,
 )
+from pipeline.metrics.split import SPLIT_SEED, digit_split
 
-SPLIT_SEED = 0  # one fixed split of the real data for every trial and sweep
 DIGIT_DATASETS = ("mnist5k", "mnist", "stacked_mnist")
+FLOOR_SETS = 5  # the floor's spread: its sd over 5 real sets of eval.samples points
 
 
 def needs_classifier(dataset: GanDataset) -> bool:
@@ -47,6 +52,51 @@ def needs_classifier(dataset: GanDataset) -> bool:
 def digit_source(dataset: GanDataset) -> GanDataset:
     """The digits a classifier is trained on: the data itself, or what stacked MNIST stacks."""
     return dataset.source if dataset.source is not None else dataset
+
+
+@dataclass(frozen=True)
+class RealParts:
+    """The real data an evaluator holds: the reference that samples are compared with, and the pool
+    of points for the floor, which the feature network never saw."""
+
+    reference: torch.Tensor
+    floor_pool: torch.Tensor
+    origin: str  # where the floor's points come from, for people
+    split_key: str | None = None  # digits: the DigitSplit the classifier must have been trained on
+
+
+def real_parts(dataset: GanDataset, samples: int) -> RealParts:
+    """Digits: the classifier's split (stacked MNIST: stacks of its reference digits, and of its floor
+    digits). Other data: `samples` random points held back, the rest the reference."""
+    if needs_classifier(dataset):
+        split = digit_split(digit_source(dataset))
+        if dataset.name == "stacked_mnist":
+            reference = stacked(split.reference, len(dataset) - samples, SPLIT_SEED).points
+            floor_pool = stacked(split.floor, FLOOR_SETS * samples, SPLIT_SEED + 1).points
+            return RealParts(reference, floor_pool, f"stacks of digits {split.origin}", split.key)
+        return RealParts(split.reference.points, split.floor.points, f"digits {split.origin}", split.key)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return RealParts(dataset.points[order[samples:]], dataset.points[order[:samples]],
+                     f"points held back from {dataset.name}")
+
+
+def max_eval_samples(dataset: GanDataset) -> tuple[int, str]:
+    """The most eval.samples this data allows, and why: the floor and the reference need that many."""
+    if needs_classifier(dataset) and dataset.name != "stacked_mnist":
+        split = digit_split(dataset)
+        limit = min(len(split.floor), len(split.reference))
+        return limit, (f"{len(split.floor)} real digits {split.origin} are kept unseen by the feature "
+                       f"classifier for the floor, {len(split.reference)} are its reference")
+    return len(dataset) // 2, f"{len(dataset)} points: half are held back as the real reference"
+
+
+@dataclass(frozen=True)
+class FloorSpread:
+    """The floor's standard deviation over real sets of eval.samples points: the sampling noise of a
+    metric at this n, which a difference between trials must exceed to mean anything."""
+
+    sd: dict[str, float]
+    method: str
 
 
 @dataclass(frozen=True)
@@ -73,16 +123,17 @@ class Evaluator:
             raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights")
         if needs_classifier(dataset) and classifier is None:
             raise ValueError(f"{dataset.name} is digit data: its evaluation needs the digit classifier")
-        if 2 * samples > len(dataset):
-            raise ValueError(f"eval.samples {samples} exceeds half of the {len(dataset)} points of {dataset.name}: "
-                             "the other half is needed as the real reference")
+        limit, reason = max_eval_samples(dataset)
+        if samples > limit:
+            raise ValueError(f"eval.samples {samples} exceeds the {limit} that {dataset.name} allows ({reason})")
         self.dataset, self.samples = dataset, samples
+        self.parts = real_parts(dataset, samples)
+        if classifier is not None and classifier.split_key != self.parts.split_key:
+            raise ValueError(f"the {dataset.name} classifier was trained on another split of the data "
+                             f"({classifier.split_key}, not {self.parts.split_key}): its floor would not be unseen")
         self.classifier = classifier.build() if classifier is not None else None
         self.inception = inception
-        # The real data split once: `samples` points held back for the floor, the rest the reference.
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(SPLIT_SEED))
-        self.floor_points = dataset.points[order[:samples]]
-        real = self.assess(dataset.points[order[samples:]])
+        real = self.assess(self.parts.reference)
         self.real_mu, self.real_sigma = features_to_statistics(real.features)
         self.real_histogram = self.histogram_of_real(real) if dataset.has_modes else None
         self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
@@ -143,5 +194,23 @@ class Evaluator:
         return metrics | self.extra
 
     def real_floor(self) -> dict[str, float]:
-        """The metrics of held-back real points: what a perfect generator would score."""
-        return self.evaluate(self.floor_points)
+        """The metrics of held-back real points, unseen by the feature network: what a perfect
+        generator would score."""
+        return self.evaluate(self.parts.floor_pool[: self.samples])
+
+    def floor_spread(self) -> FloorSpread:
+        """The floor over FLOOR_SETS disjoint real sets of n where the pool holds two or more, else over
+        bootstrap resamples of the floor's points (mnist5k at n = 2000: the pool is just n)."""
+        n, pool = self.samples, self.parts.floor_pool
+        disjoint = min(FLOOR_SETS, len(pool) // n)
+        if disjoint >= 2:
+            sets = [pool[i * n : (i + 1) * n] for i in range(disjoint)]
+            method = f"{disjoint} disjoint sets of {n} {self.parts.origin}"
+        else:
+            generator = torch.Generator().manual_seed(SPLIT_SEED)
+            sets = [pool[torch.randint(n, (n,), generator=generator)] for _ in range(FLOOR_SETS)]
+            method = f"{FLOOR_SETS} bootstrap resamples of the floor's {n} {self.parts.origin}"
+        results = [self.evaluate(points) for points in sets]
+        varying = [key for key in results[0] if key not in self.extra]
+        sd = {key: float(torch.tensor([r[key] for r in results], dtype=torch.float64).std()) for key in varying}
+        return FloorSpread(sd, method)
