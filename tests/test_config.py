@@ -120,7 +120,8 @@ def test_dry_run_lists_the_grid_without_ray():
 @pytest.mark.parametrize(
     ("spec", "override", "message"),
     [
-        ("dropout.yaml", "trial.eval.samples=4000", "trial.eval.samples: at most 2000 for mnist5k (2000 real digits held back"),
+        ("dropout.yaml", "trial.eval.samples=4000",
+         "trial.eval.samples: at most 2000 for mnist5k (2000 real digits held back"),
         ("ring8.yaml", "search.min_modes=9", "search.min_modes: 9, but ring8 has 8 modes"),
     ],
 )

@@ -7,6 +7,7 @@ import torch
 
 from pipeline.config import dataset_config
 from pipeline.data import DatasetError, load_dataset
+from pipeline.metrics.split import digit_split
 
 from .fixtures import write_csv, write_image_folder, write_mnist_idx
 
@@ -19,7 +20,23 @@ def test_mnist_from_idx_files(tmp_path, gz, torchvision_layout):
     assert data.points.min() >= -1 and data.points.max() <= 1
     assert set(data.labels.tolist()) == set(range(10))
     test = load_dataset(dataset_config("mnist", path=str(tmp_path), split="test"))
-    assert len(test) == 300
+    assert len(test) == 300 and test.unseen is None
+
+
+def test_full_mnist_keeps_its_test_split_for_the_floor(tmp_path):
+    """The train split carries the test split: the classifier trains on all of train, and its accuracy
+    and the floor come from test; without test files both are held back from train."""
+    write_mnist_idx(tmp_path, count=300)
+    data = load_dataset(dataset_config("mnist", path=str(tmp_path)))
+    assert len(data.unseen) == 300
+    split = digit_split(data)
+    assert (len(split.reference), len(split.accuracy), len(split.floor)) == (300, 30, 270)
+    assert split.origin == "mnist's test split"
+    for stem in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / stem).unlink()
+    alone = load_dataset(dataset_config("mnist", path=str(tmp_path)))
+    assert alone.unseen is None
+    assert [len(p) for p in (digit_split(alone).reference, digit_split(alone).floor)] == [150, 120]
 
 
 def test_mnist_errors_name_the_path(tmp_path):

@@ -46,7 +46,9 @@ def test_mlflow_holds_one_parent_with_one_child_per_trial(finished_sweep):
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
-    assert "floor.fid" in parent.data.metrics
+    assert "floor.fid" in parent.data.metrics and parent.data.metrics["floor_sd.fid"] > 0
+    assert parent.data.params["floor.source"] == "500 points held back from ring8"
+    assert parent.data.params["floor.spread"] == "5 bootstrap resamples of the floor's 500 points held back from ring8"
     assert sorted(r.data.params["model.dropout"] for r in children) == ["0.0", "0.3"]
     for child in children:
         assert child.data.tags[STATUS_TAG] == "finished"
@@ -67,6 +69,9 @@ def test_report_has_one_row_per_trial_and_embedded_images(finished_sweep):
         picture = rf'src="data:image/png;base64,[A-Za-z0-9+/=]{{100,}}" alt="samples of {re.escape(name)} at'
         assert re.search(picture, html), name
     assert not re.search(r'(src|href)="https?://', html)  # self-contained: nothing fetched when opened
+    floor_row = html.split('<tr class="floor">')[1].split("</tr>")[0]
+    assert re.search(r"<td>[0-9.e-]+ &plusmn; [0-9.e-]+</td>", floor_row)  # the floor and its sd over real sets
+    assert "standard deviation over 5 bootstrap resamples" in html
 
 
 def test_report_command_rewrites_the_same_report(finished_sweep, tmp_path):

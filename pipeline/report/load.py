@@ -18,7 +18,18 @@ from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from pipeline import metric_names as names
-from pipeline.run_keys import FLOOR_PREFIX, LATENT_FOLDER, METRIC_TAG, MODE_TAG, ROLE_PARENT, ROLE_TAG, SWEPT_PARAM
+from pipeline.run_keys import (
+    FLOOR_PREFIX,
+    FLOOR_SD_PREFIX,
+    FLOOR_SOURCE_PARAM,
+    FLOOR_SPREAD_PARAM,
+    LATENT_FOLDER,
+    METRIC_TAG,
+    MODE_TAG,
+    ROLE_PARENT,
+    ROLE_TAG,
+    SWEPT_PARAM,
+)
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
 HISTORY_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.LOSS_D, names.LOSS_G,
@@ -45,6 +56,9 @@ class SweepData:
     swept: list[str]
     floor: dict[str, float]
     experiment_id: str = ""
+    floor_sd: dict[str, float] = field(default_factory=dict)  # the floor's sd over real sets of eval.samples
+    floor_source: str | None = None  # which real points the floor scores (None: a sweep from before it was logged)
+    floor_spread: str | None = None  # which real sets floor_sd is over
     min_modes: int | None = None  # search.min_modes of the sweep
     seeds: int = 1  # search.seeds: replicates of each configuration
     # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
@@ -139,6 +153,12 @@ def logged_seeds(parent: pd.Series) -> int:
     return 1 if seeds is None else seeds
 
 
+def prefixed_metrics(run: pd.Series, prefix: str) -> dict[str, float]:
+    """The run's metrics named `prefix` + key, as {key: value}."""
+    columns = [c for c in run.index if c.startswith(f"metrics.{prefix}") and pd.notna(run[c])]
+    return {c.removeprefix(f"metrics.{prefix}"): float(run[c]) for c in columns}
+
+
 def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -> SweepData:
     """The newest sweep of experiment `name`, or the one whose parent run is `parent_run_id`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours counts trials instead
@@ -148,7 +168,6 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         raise SweepNotFound(f"no MLflow experiment named {name!r} at {tracking_uri}")
     parent = find_parent(client, experiment.experiment_id, parent_run_id)
     trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
-    floor_columns = [c for c in parent.index if c.startswith(f"metrics.{FLOOR_PREFIX}") and pd.notna(parent[c])]
     data = SweepData(
         name=name,
         tracking_uri=tracking_uri,
@@ -157,8 +176,11 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         metric=parent[f"tags.{METRIC_TAG}"],
         mode=parent[f"tags.{MODE_TAG}"],
         swept=json.loads(parent[f"params.{SWEPT_PARAM}"]),
-        floor={c.removeprefix(f"metrics.{FLOOR_PREFIX}"): float(parent[c]) for c in floor_columns},
+        floor=prefixed_metrics(parent, FLOOR_PREFIX),
         experiment_id=experiment.experiment_id,
+        floor_sd=prefixed_metrics(parent, FLOOR_SD_PREFIX),
+        floor_source=parent.get(f"params.{FLOOR_SOURCE_PARAM}"),
+        floor_spread=parent.get(f"params.{FLOOR_SPREAD_PARAM}"),
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
         seeds=logged_seeds(parent),
     )
