@@ -4,6 +4,7 @@
     python -m pipeline.evaluate --dataset mnist5k --samples digits.npy --json   # N x 28 x 28 or N x C x H x W
     python -m pipeline.evaluate --checkpoint ray_results/.../checkpoint_000005/gan.pt
     python -m pipeline.evaluate --dataset mnist --dataset-path data/mnist --samples digits.npy
+    python -m pipeline.evaluate --dataset mnist5k --samples digits.npy --floor  # + floor.*, floor_sd.* at this n
 
 Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scored (default: the
 trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from pipeline.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset_config
 from pipeline.data import GanDataset, load_dataset
 from pipeline.gan import checkpoint_to_generator, generate
+from pipeline.run_keys import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 from pipeline.train import EVAL_NOISE_SEED, build_evaluator
 
 DEFAULT_N = EvalConfig().samples
@@ -66,12 +68,20 @@ def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]
 
 
 def evaluate_points(
-    points: torch.Tensor, dataset: GanDataset, n: int, inception_weights: str | None = None
-) -> dict[str, float]:
+    points: torch.Tensor, dataset: GanDataset, n: int, inception_weights: str | None = None, floor: bool = False
+) -> dict[str, float | str]:
+    """The metrics of the first n points; with `floor`, also the real-data floor at the same n
+    (`floor.*`), its sd over real sets (`floor_sd.*`) and which real points those were."""
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
     evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
-    return evaluator.evaluate(points[:n])
+    metrics: dict[str, float | str] = dict(evaluator.evaluate(points[:n]))
+    if floor:
+        spread = evaluator.floor_spread()
+        metrics.update({f"{FLOOR_PREFIX}{k}": v for k, v in evaluator.real_floor().items()})
+        metrics.update({f"{FLOOR_SD_PREFIX}{k}": v for k, v in spread.sd.items()})
+        metrics.update({FLOOR_SOURCE_PARAM: f"{n} {evaluator.parts.origin}", FLOOR_SPREAD_PARAM: spread.method})
+    return metrics
 
 
 def dataset_from_args(args: argparse.Namespace) -> GanDataset:
@@ -100,6 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
     source.add_argument("--checkpoint", type=Path, help="a trial checkpoint (gan.pt) whose generator is sampled")
     parser.add_argument("--n", type=int, default=None, help=f"samples to score (default {DEFAULT_N}, or all if fewer)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also score real points the feature network never saw, at the same n (floor.*), "
+                        "and the floor's sd over real sets (floor_sd.*): what a perfect generator would score")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser.parse_args(argv)
 
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> dict:
         points = samples_to_points(np.load(args.samples), dataset, str(args.samples))
         weights = args.inception_weights
     n = args.n or min(DEFAULT_N, points.shape[0])
-    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n, weights)}
+    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n, weights, args.floor)}
 
 
 def main(argv: list[str] | None = None) -> int:

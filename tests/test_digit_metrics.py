@@ -104,6 +104,11 @@ def test_noise_is_far_from_digits(mnist5k, classifier):
 def test_stacked_mnist_counts_up_to_1000_modes(classifier):
     stacked = load_dataset(dataset_config("stacked_mnist", points=6000))
     evaluator = Evaluator(stacked, samples=3000, classifier=classifier)
+    assert evaluator.parts.origin == "stacks of digits held back from mnist5k"  # stacks of unseen digits only
+    assert len(evaluator.parts.floor_pool) == 5 * 3000 and len(evaluator.parts.reference) == 3000
+    split = digit_split(stacked.source)
+    floor_digits = {bytes(row.numpy()) for row in split.floor.points.flatten(1)}
+    assert all(bytes(row.numpy()) in floor_digits for row in evaluator.parts.floor_pool[:500].flatten(0, 1).flatten(1))
     floor = evaluator.real_floor()
     # 3000 uniform draws over 1000 modes cover about 1000 (1 - e^-3) = 950; misread digits lose a few
     assert 850 <= floor[names.MODES] <= 1000

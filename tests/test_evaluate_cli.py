@@ -46,6 +46,20 @@ def test_one_digit_class_as_uint8_images_covers_one_mode(tmp_path, capsys):
     assert result["samples"] == 500 and result[names.MODES] == 1
 
 
+def test_floor_beside_real_digits_the_classifier_never_saw(tmp_path, capsys):
+    """What a user does to see whether a floor is reachable: real unseen digits, scored with --floor."""
+    from pipeline.metrics.split import digit_split
+
+    unseen = digit_split(load_dataset(dataset_config("mnist5k"))).accuracy.points  # 500 digits
+    path = tmp_path / "unseen.npy"
+    np.save(path, ((unseen[:, 0] + 1) / 2).numpy())
+    result = evaluate_json(capsys, "--dataset", "mnist5k", "--samples", str(path), "--floor")
+    assert result["samples"] == 500
+    assert result["floor.fid"] / 1.5 <= result[names.FID] <= 1.5 * result["floor.fid"]
+    assert result["floor_sd.fid"] > 0 and result["floor.source"] == "500 digits held back from mnist5k"
+    assert result["floor.spread"].startswith("4 disjoint sets of 500")
+
+
 def test_checkpoint_of_a_trained_trial(tmp_path, capsys):
     class Keep:
         def report(self, step, metrics, images, checkpoint):
