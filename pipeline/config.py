@@ -13,7 +13,7 @@ import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from pipeline import metric_names
 
@@ -311,15 +311,60 @@ class ResourcesConfig(Strict):
     reuse_actors: bool = True
 
 
+Mode = Literal["min", "max"]
+
+
 class SweepSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    metric: MetricName  # type: ignore[valid-type]
-    mode: Literal["min", "max"]
+    # one metric, or a list of them (multi-objective: the report draws their Pareto front, optuna
+    # searches all of them); the first ranks the leaderboard, stops trials early and picks the model
+    metric: MetricName | list[MetricName]  # type: ignore[valid-type]
+    mode: Mode | list[Mode]
     trial: TrialConfig
     parameters: dict[str, ParameterSpec] = {}
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metrics(cls, metric: object) -> object:
+        """One clear message for an unknown name (the union's own errors list both of its forms)."""
+        for name in metric if isinstance(metric, list) else [metric]:
+            if isinstance(name, str) and name not in metric_names.ALL:
+                raise ValueError(f"{name!r} is not a metric: one of {', '.join(metric_names.ALL)}")
+        if isinstance(metric, list) and len(set(map(str, metric))) != len(metric):
+            raise ValueError(f"lists a metric twice: {metric}")
+        return metric
+
+    @field_validator("mode")
+    @classmethod
+    def _one_mode_per_metric(cls, mode: str | list[str], info: ValidationInfo) -> str | list[str]:
+        if "metric" not in info.data:  # the metric's own error is reported
+            return mode
+        metrics, modes = as_list(info.data["metric"]), as_list(mode)
+        if len(metrics) != len(modes):
+            raise ValueError(f"{len(modes)} mode(s) for the {len(metrics)} metric(s) {metrics}: "
+                             "give one mode per metric")
+        return mode
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """((metric, mode), ...): one pair, or several for a multi-objective sweep."""
+        return tuple(zip(as_list(self.metric), as_list(self.mode), strict=True))
+
+    @property
+    def primary_metric(self) -> str:
+        """The first metric: the leaderboard's order, the schedulers' metric, the registered model's."""
+        return self.objectives[0][0]
+
+    @property
+    def primary_mode(self) -> str:
+        return self.objectives[0][1]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
 
 
 def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfig:

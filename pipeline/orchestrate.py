@@ -174,8 +174,8 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
         trainable_for(setup),
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
-            metric=spec.metric,
-            mode=spec.mode,
+            metric=spec.primary_metric,  # optuna searches every objective (search_space.py)
+            mode=spec.primary_mode,
             num_samples=tune_num_samples(spec),
             search_alg=search_algorithm(spec, max_concurrent),
             reuse_actors=spec.resources.reuse_actors,
@@ -220,21 +220,22 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
     registered model named after the sweep."""
     from pipeline.report.ranking import BEST, UNUSABLE, rank_sweep, trial_status
 
-    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.metric, spec.mode,
+    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.primary_metric, spec.primary_mode,
                         spec.search.min_modes)
     usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
     if not usable:
-        print(f"No trial reported {spec.metric} without diverging or erroring: no model registered.", file=sys.stderr)
+        print(f"No trial reported {spec.primary_metric} without diverging or erroring: no model registered.",
+              file=sys.stderr)
         return
     best = usable[0]
     covered = best.get(f"metrics.{names.MODES}")
     if spec.search.min_modes is not None and not covered >= spec.search.min_modes:
         print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
-              f"by {spec.metric}.", file=sys.stderr)
+              f"by {spec.primary_metric}.", file=sys.stderr)
     name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
-    version = register_best(sweep, name, best["run_id"], spec.metric, value)
+    version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
     print(f"Registered model {name!r} version {version}: trial {trial_id} (run {best['run_name']}), "
-          f"best {spec.metric} {value:.4g}")
+          f"best {spec.primary_metric} {value:.4g}")
     draw_latent_maps(sweep, trial_id)
 
 
@@ -303,8 +304,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             classifiers=classifiers,
             cpus=r.cpus_per_worker,
             gpus=gpus,
-            metric=spec.metric,
-            mode=spec.mode,
+            objectives=spec.objectives,
             mutable=tuple(spec.scheduler.mutations),
             workers=r.workers_per_trial,
             seeds=spec.search.seeds,

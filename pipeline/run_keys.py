@@ -5,6 +5,7 @@ ROLE_TAG = "sweep.role"  # "parent" or "trial"
 ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
 METRIC_TAG = "sweep.metric"  # the spec's ranking metric, on the parent run
 MODE_TAG = "sweep.mode"  # min | max
+OBJECTIVES_TAG = "sweep.objectives"  # JSON [[metric, mode], ...]: several for a multi-objective sweep
 SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent run
 FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.fid, floor.modes, ...
 FLOOR_SD_PREFIX = "floor_sd."  # the floor's sd over real sets of eval.samples: floor_sd.fid, ...

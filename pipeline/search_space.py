@@ -14,6 +14,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
+from ray.tune.search.optuna import OptunaSearch
 
 from pipeline import metric_names as names
 from pipeline.config import ParameterSpec, SweepSpec, flatten
@@ -50,11 +51,12 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
 class Replicates(Searcher):
     """Each configuration the wrapped searcher suggests, trained with `seeds` seeds: `seeds` trials in a
     row with replicates 0..seeds-1. The searcher learns of a configuration once, when its last replicate
-    ends, with the mean of the replicates' metric (a crashed replicate left out; all crashed: an error)."""
+    ends, with the mean of the replicates' value of each metric (a crashed replicate left out; all
+    crashed: an error)."""
 
-    def __init__(self, searcher: Searcher, seeds: int, metric: str, mode: str):
-        super().__init__(metric=metric, mode=mode)
-        self.searcher, self.seeds = searcher, seeds
+    def __init__(self, searcher: Searcher, seeds: int, metrics: tuple[str, ...], mode: str):
+        super().__init__(metric=metrics[0], mode=mode)
+        self.searcher, self.seeds, self.metrics = searcher, seeds, metrics
         self.queue: list[tuple[dict, int, str]] = []  # (configuration, replicate, first trial) still to start
         self.first_of: dict[str, str] = {}  # trial -> the trial whose id the searcher knows its configuration by
         self.ended: dict[str, list[dict | None]] = {}  # first trial -> its replicates' last results
@@ -80,12 +82,12 @@ class Replicates(Searcher):
         if len(results) < self.seeds:
             return
         del self.ended[first]
-        values = [r[self.metric] for r in results if r is not None and self.metric in r]
-        if not values:
+        reported = [r for r in results if r is not None and all(m in r for m in self.metrics)]
+        if not reported:
             self.searcher.on_trial_complete(first, None, error=True)
             return
-        last = next(r for r in reversed(results) if r is not None and self.metric in r)
-        self.searcher.on_trial_complete(first, last | {self.metric: sum(values) / len(values)})
+        means = {m: sum(r[m] for r in reported) / len(reported) for m in self.metrics}
+        self.searcher.on_trial_complete(first, reported[-1] | means)
 
     # Tune's experiment snapshots save a wrapper's own state and its wrapped searcher's, as for ConcurrencyLimiter
     def get_state(self) -> dict:
@@ -101,18 +103,31 @@ class Replicates(Searcher):
         self.searcher.restore(checkpoint_path)
 
 
+class ParetoSearch(OptunaSearch):
+    """Optuna's multi-objective search over the spec's metrics. Tune's TuneConfig names only the first
+    (its progress line and schedulers need one), and it hands that one to the searcher: kept out here,
+    so that Optuna still optimizes them all."""
+
+    def __init__(self, sampler: Any, metrics: list[str], modes: list[str]):
+        super().__init__(sampler=sampler, metric=metrics, mode=modes)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return super().set_search_properties(None, None, config, **spec)
+
+
 def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
     """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent)."""
     if max_concurrent is None:
         max_concurrent = spec.search.max_concurrent
     if spec.search.algorithm == "optuna":
         from optuna.samplers import TPESampler
-        from ray.tune.search.optuna import OptunaSearch
 
         sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
-        searcher = OptunaSearch(sampler=sampler)
+        metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
+        # several metrics: TPE's multi-objective form, told every one when a trial ends
+        searcher = OptunaSearch(sampler=sampler) if len(metrics) == 1 else ParetoSearch(sampler, metrics, modes)
         if spec.search.seeds > 1:
-            searcher = Replicates(searcher, spec.search.seeds, spec.metric, spec.mode)
+            searcher = Replicates(searcher, spec.search.seeds, tuple(metrics), spec.primary_mode)
         return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.

@@ -155,5 +155,5 @@ def describe(error: dict) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required key is missing"
-    return error["msg"]
+    return error["msg"].removeprefix("Value error, ")  # a validator's own message says what is wrong
 

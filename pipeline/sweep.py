@@ -66,10 +66,16 @@ def non_negative_seconds(text: str) -> float:
     return seconds
 
 
+def objectives_text(spec: SweepSpec) -> str:
+    """'fid (min)', or 'fid (min), recall (max): a Pareto front' for several metrics."""
+    text = ", ".join(f"{metric} ({mode})" for metric, mode in spec.objectives)
+    return text + (": a Pareto front, the first metric ranks" if len(spec.objectives) > 1 else "")
+
+
 def print_plan(spec: SweepSpec) -> None:
     from pipeline.search_space import describe_space
 
-    print(f"Sweep {spec.name!r}: ranking on {spec.metric} ({spec.mode}), scheduler {spec.scheduler.name}")
+    print(f"Sweep {spec.name!r}: ranking on {objectives_text(spec)}, scheduler {spec.scheduler.name}")
     for line in describe_space(spec):
         print(line)
     r = spec.resources

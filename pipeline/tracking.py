@@ -36,6 +36,7 @@ from pipeline.run_keys import (
     FLOOR_SPREAD_PARAM,
     METRIC_TAG,
     MODE_TAG,
+    OBJECTIVES_TAG,
     REASON_TAG,
     RESULTS_DIR_TAG,
     ROLE_PARENT,
@@ -144,7 +145,8 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_na
     run = client.create_run(
         experiment_id,
         run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags={ROLE_TAG: ROLE_PARENT, METRIC_TAG: spec.metric, MODE_TAG: spec.mode, **environment_tags()},
+        tags={ROLE_TAG: ROLE_PARENT, METRIC_TAG: spec.primary_metric, MODE_TAG: spec.primary_mode,
+              OBJECTIVES_TAG: json.dumps(spec.objectives), **environment_tags()},
     )
     params = flatten({"search": spec.search.model_dump(), "scheduler": spec.scheduler.model_dump()})
     params.update(flatten({"resources": spec.resources.model_dump()}))

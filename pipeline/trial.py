@@ -49,8 +49,7 @@ class TrialSetup:
     classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
     cpus: float  # per worker
     gpus: float  # per worker
-    metric: str  # the spec's ranking metric and mode: a diverged trial reports the worst value of it
-    mode: str
+    objectives: tuple[tuple[str, str], ...]  # the spec's (metric, mode)s: a diverged trial reports the worst of each
     mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
     workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (multi_worker.py)
     results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
@@ -105,7 +104,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
     trial_id, checkpoint = tune.get_context().get_trial_id(), tune.get_checkpoint()
     # restored (a restart, a resume, a PBT exploit): it may be a trial that had ended before a resume
-    if checkpoint is not None and (ended := finished_trial_result(setup.sweep, trial_id, setup.metric)):
+    if checkpoint is not None and (ended := finished_trial_result(setup.sweep, trial_id, setup.objectives[0][0])):
         step, metrics = ended
         tune.report(metrics | {names.STEP: step})  # Tune gets the trial's end again; nothing trains twice
         return
@@ -159,7 +158,8 @@ def train_trial(
     main = parallel is None or parallel.is_main
     run = open_trial_run(setup, trial_id, values, trial_config, replicate) if main else None
     flat = flatten(trial_config.model_dump())
-    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=(setup.metric, names.MODES))
+    leading = (*(metric for metric, _ in setup.objectives), names.MODES)
+    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=leading)
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
               checkpoint=checkpoint, device=device, parallel=parallel)
@@ -183,8 +183,8 @@ def report_divergence(reporter: RayReporter, setup: TrialSetup) -> None:
     """Tune's last result for a diverged trial: the worst value of the ranking metric, so that schedulers
     and searchers (Optuna's TPE) learn that region is bad, and Tune has the metric it checks for even
     when the trial diverged before its first evaluation. MLflow keeps the true story: status diverged."""
-    worst = math.inf if setup.mode == "min" else -math.inf
-    reporter.send({setup.metric: worst, names.STEP: reporter.last_step, DIVERGED_KEY: 1}, None)
+    worst = {metric: math.inf if mode == "min" else -math.inf for metric, mode in setup.objectives}
+    reporter.send(worst | {names.STEP: reporter.last_step, DIVERGED_KEY: 1}, None)
 
 
 def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:

@@ -101,16 +101,16 @@ def test_optuna_draws_a_configuration_once_and_learns_its_replicates_mean():
     spec = load_spec(SEARCH_SPACES / "ring8.yaml", ["search.algorithm=optuna", "search.seeds=3",
                                                   "parameters={optim.d.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"])
     storage = optuna.storages.InMemoryStorage()
-    searcher = Replicates(OptunaSearch(study_name="s", storage=storage), 3, spec.metric, spec.mode)
-    searcher.set_search_properties(spec.metric, spec.mode, param_space(spec))
+    searcher = Replicates(OptunaSearch(study_name="s", storage=storage), 3, (spec.primary_metric,), spec.primary_mode)
+    searcher.set_search_properties(spec.primary_metric, spec.primary_mode, param_space(spec))
     configs = [searcher.suggest(f"t{i}") for i in range(4)]
     assert [c[REPLICATE_KEY] for c in configs] == [0, 1, 2, 0]
     assert configs[0][PARAMS_KEY] == configs[1][PARAMS_KEY] == configs[2][PARAMS_KEY] != configs[3][PARAMS_KEY]
-    searcher.on_trial_complete("t0", {spec.metric: 0.2})
+    searcher.on_trial_complete("t0", {spec.primary_metric: 0.2})
     searcher.on_trial_complete("t2", None, error=True)  # a crashed replicate is left out of the mean
     study = optuna.load_study(study_name="s", storage=storage)
     assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # not told before the last replicate ends
-    searcher.on_trial_complete("t1", {spec.metric: 0.4})
+    searcher.on_trial_complete("t1", {spec.primary_metric: 0.4})
     assert study.trials[0].value == pytest.approx(0.3)
     assert tune_num_samples(spec) == 3 * spec.search.num_samples  # one Tune trial per seed of a configuration
     assert tune_num_samples(load_spec(SEARCH_SPACES / "ring8.yaml", ["search.seeds=3"])) == 1  # the grid has them

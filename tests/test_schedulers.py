@@ -45,10 +45,10 @@ def test_tpe_models_the_results_after_its_startup_trials():
     def third_point(startup_trials: int) -> dict:
         spec = load_spec(SEARCH_SPACES / "full.yaml", ["search.seed=0", f"search.startup_trials={startup_trials}"])
         searcher = search_algorithm(spec)
-        searcher.set_search_properties(spec.metric, spec.mode, param_space(spec))
+        searcher.set_search_properties(spec.primary_metric, spec.primary_mode, param_space(spec))
         for number, value in enumerate((0.2, 0.7)):
             searcher.suggest(f"t{number}")
-            searcher.on_trial_complete(f"t{number}", {spec.metric: value})
+            searcher.on_trial_complete(f"t{number}", {spec.primary_metric: value})
         return searcher.suggest("t2")
 
     assert third_point(2) != third_point(10)

@@ -31,6 +31,6 @@ def test_shipped_spec_trains_one_tiny_trial(name):
     collected = Collect()
     final = train(with_values(spec.trial, first), collected)
     assert [step for step, *_ in collected.reports] == [20, 40]
-    assert np.isfinite(final[spec.metric])
+    assert np.isfinite(final[spec.primary_metric])
     image = collected.reports[-1][2]["samples"]
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3

@@ -26,6 +26,7 @@ from pipeline.run_keys import (
     LATENT_FOLDER,
     METRIC_TAG,
     MODE_TAG,
+    OBJECTIVES_TAG,
     ROLE_PARENT,
     ROLE_TAG,
     SWEPT_PARAM,
@@ -61,6 +62,7 @@ class SweepData:
     floor_spread: str | None = None  # which real sets floor_sd is over
     min_modes: int | None = None  # search.min_modes of the sweep
     seeds: int = 1  # search.seeds: replicates of each configuration
+    objectives: tuple[tuple[str, str], ...] = ()  # ((metric, mode), ...); several: a multi-objective sweep
     # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
     # run_id -> [(step, PNG)] of the sample grid at up to STRIP_FRAMES steps, the last step last
@@ -153,6 +155,14 @@ def logged_seeds(parent: pd.Series) -> int:
     return 1 if seeds is None else seeds
 
 
+def logged_objectives(parent: pd.Series) -> tuple[tuple[str, str], ...]:
+    """The sweep's (metric, mode) pairs; sweeps from before multi-objective ranking had the one."""
+    logged = parent.get(f"tags.{OBJECTIVES_TAG}")
+    if isinstance(logged, str):
+        return tuple((str(metric), str(mode)) for metric, mode in json.loads(logged))
+    return ((parent[f"tags.{METRIC_TAG}"], parent[f"tags.{MODE_TAG}"]),)
+
+
 def prefixed_metrics(run: pd.Series, prefix: str) -> dict[str, float]:
     """The run's metrics named `prefix` + key, as {key: value}."""
     columns = [c for c in run.index if c.startswith(f"metrics.{prefix}") and pd.notna(run[c])]
@@ -183,8 +193,10 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         floor_spread=parent.get(f"params.{FLOOR_SPREAD_PARAM}"),
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
         seeds=logged_seeds(parent),
+        objectives=logged_objectives(parent),
     )
-    wanted = [data.metric, *(m for m in HISTORY_METRICS if m != data.metric)]
+    objective_metrics = [metric for metric, _ in data.objectives]
+    wanted = [*objective_metrics, *(m for m in HISTORY_METRICS if m not in objective_metrics)]
     label = f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow"
     for _, trial in tqdm(list(trials.iterrows()), desc=label, unit="trial", file=sys.stderr):
         logged = [m for m in wanted if pd.notna(trial.get(f"metrics.{m}"))]

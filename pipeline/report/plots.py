@@ -155,3 +155,30 @@ def importance_chart(importances: dict[str, float]) -> bytes:
     ax.set_xlabel("fANOVA importance (share of the metric's variance)", fontsize=8)
     ax.tick_params(labelsize=8)
     return to_png(figure)
+
+
+def pareto_chart(configs: pd.DataFrame, objectives: tuple[tuple[str, str], ...]) -> bytes | None:
+    """The first two objectives' configuration means (sd as error bars where replicated), the Pareto
+    front drawn joined and numbered as the report's list numbers it; the rest grey."""
+    (x_metric, x_mode), (y_metric, y_mode) = objectives[:2]
+    x, y = configs[f"mean.{x_metric}"].astype(float), configs[f"mean.{y_metric}"].astype(float)
+    drawn = x.notna() & y.notna()
+    if not drawn.any():
+        return None
+    figure = Figure(figsize=(5.5, 4))
+    ax = figure.subplots()
+    figure.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.9)
+    for on_front, colour in ((False, "#999999"), (True, "#d62728")):
+        part = configs[drawn & (configs["pareto"] == on_front)]
+        ax.errorbar(part[f"mean.{x_metric}"], part[f"mean.{y_metric}"], xerr=part[f"sd.{x_metric}"],
+                    yerr=part[f"sd.{y_metric}"], fmt="o", color=colour, alpha=0.9 if on_front else 0.5,
+                    capsize=2, label="Pareto front" if on_front else "dominated")
+    front = configs[drawn & configs["pareto"]].sort_values(f"mean.{x_metric}")
+    ax.plot(front[f"mean.{x_metric}"], front[f"mean.{y_metric}"], color="#d62728", linewidth=1)
+    for number, (_, row) in enumerate(configs[drawn & configs["pareto"]].iterrows(), start=1):
+        ax.annotate(str(number), (row[f"mean.{x_metric}"], row[f"mean.{y_metric}"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set(xlabel=f"{x_metric} ({x_mode})", ylabel=f"{y_metric} ({y_mode})",
+           title=f"{x_metric} against {y_metric}, one point per configuration")
+    ax.legend(fontsize=7, loc="best")
+    return to_png(figure)

@@ -23,6 +23,7 @@ from pipeline import metric_names as names
 from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
+from pipeline.report.pareto import configuration_objectives, mean_column, sd_column
 from pipeline.report.ranking import (
     BEST,
     BEST_STEP,
@@ -160,6 +161,33 @@ def configuration_views(data: SweepData, ranked: pd.DataFrame, configs: pd.DataF
     return views
 
 
+@dataclass
+class ParetoView:
+    """A multi-objective sweep's front: its chart and its non-dominated configurations, best first on
+    the first metric, each with its replicates' mean and sd of every objective."""
+
+    objectives: list[tuple[str, str]]
+    chart: str | None
+    dominated: int  # competing configurations off the front
+    rows: list[tuple[str, list[str], int, list[tuple[float | None, float | None]]]]  # run id, params, n, values
+
+
+def pareto_view(data: SweepData) -> ParetoView | None:
+    if len(data.objectives) < 2:
+        return None
+    configs = configuration_objectives(data.trials, data.histories, data.objectives, data.min_modes)
+    front = configs[configs["pareto"].astype(bool)] if not configs.empty else configs
+    by_run = data.trials.set_index("run_id") if not data.trials.empty else data.trials
+    rows = []
+    for _, config in front.iterrows():  # columns like mean.fid are no attribute names for itertuples
+        first = by_run.loc[config["run_id"]]
+        values = [(nan_to_none(config[mean_column(m)]), nan_to_none(config[sd_column(m)])) for m, _ in data.objectives]
+        params = [str(cell(first, f"params.{key}") or "") for key in data.swept]
+        rows.append((config["run_id"], params, int(config["n"]), values))
+    return ParetoView(list(data.objectives), png_data_uri(plots.pareto_chart(configs, data.objectives)),
+                      len(configs) - len(front), rows)
+
+
 def nan_to_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
@@ -176,6 +204,7 @@ def render_html(data: SweepData) -> str:
         data=data,
         rows=build_views(data, ranked, metric_columns),
         configurations=configuration_views(data, ranked, configs),
+        pareto=pareto_view(data),
         verdict=verdict(configs, data.seeds, data.metric),
         metric_columns=metric_columns,
         floor=[data.floor.get(m) for m in metric_columns],
