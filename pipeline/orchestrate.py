@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import ray
+from mlflow.entities import DatasetInput
 from mlflow.exceptions import MlflowException
 from ray import tune
 
@@ -26,6 +27,7 @@ from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.multi_worker import run_multi_worker_trial
 from pipeline.run_keys import LATENT_FOLDER, TRIAL_ID_TAG
+from pipeline.run_outputs import CHAMPION_ALIAS, dataset_input
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper, tune_num_samples
 from pipeline.tracking import (
     SweepRun,
@@ -62,6 +64,13 @@ class SweepOptions:
     experiment: str | None = None  # MLflow experiment; the spec's name when None
     resume: str | None = None  # "latest" or a parent run id: continue that sweep instead of starting one
     wait_for_resources: float = 0.0  # with address: seconds to wait for nodes when a trial does not fit
+
+
+def training_input(spec: SweepSpec) -> DatasetInput:
+    """The trials' dataset as an MLflow run input, hashed once here rather than in every trial."""
+    dataset = load_dataset(spec.trial.dataset)
+    source = spec.trial.dataset.model_dump(exclude={"name"}, exclude_none=True)
+    return dataset_input(dataset.name, source, dataset.points.numpy(), dataset.labels.numpy())
 
 
 def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
@@ -233,9 +242,13 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
         print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
               f"by {spec.primary_metric}.", file=sys.stderr)
     name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
-    version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
-    print(f"Registered model {name!r} version {version}: trial {trial_id} (run {best['run_name']}), "
-          f"best {spec.primary_metric} {value:.4g}")
+    try:
+        version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
+    except LookupError as err:  # the trials' results stand: the report is still written
+        print(f"error: no model registered: {err}", file=sys.stderr)
+        return
+    print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
+          f"(run {best['run_name']}), best {spec.primary_metric} {value:.4g}")
     draw_latent_maps(sweep, trial_id)
 
 
@@ -305,6 +318,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             cpus=r.cpus_per_worker,
             gpus=gpus,
             objectives=spec.objectives,
+            dataset_input=training_input(spec),
             mutable=tuple(spec.scheduler.mutations),
             workers=r.workers_per_trial,
             seeds=spec.search.seeds,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -46,8 +46,11 @@ from pipeline.run_keys import (
     SWEPT_PARAM,
     TRIAL_ID_TAG,
 )
+from pipeline.run_outputs import CHAMPION_ALIAS, latest_generator_model, log_generator_model, start_system_metrics
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+SOURCE_NAME = "pipeline.sweep"  # the entry point every sweep's runs come from (python -m pipeline.sweep)
+GIT_DIRTY_TAG = "sweep.git.dirty"  # "true" when the package's git tree had uncommitted changes
 RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
     "finished": RunStatus.FINISHED,
     "diverged": RunStatus.FINISHED,  # a finished experiment with a negative result
@@ -215,12 +218,25 @@ def environment_tags() -> dict[str, str]:
         "host.cpus": str(os.cpu_count()),
         "host.gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
+    return tags | source_tags()
+
+
+def source_tags() -> dict[str, str]:
+    """What code ran: the entry point, and where the package is a git checkout, its commit and whether
+    its tree had uncommitted changes (a dirty tree's results may not be reproducible from the commit)."""
+    tags = {"mlflow.source.name": SOURCE_NAME, "mlflow.source.type": "LOCAL"}
+    package = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
-        tags["mlflow.source.git.commit"] = commit.stdout.strip()
+        commit = git(package, "rev-parse", "HEAD")
+        changes = git(package, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
-        pass  # not a git checkout (an installed package): the commit is simply unknown
-    return tags
+        return tags  # not a git checkout (an installed package): the commit is simply unknown
+    return tags | {"mlflow.source.git.commit": commit, GIT_DIRTY_TAG: str(bool(changes)).lower()}
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5,
+                          check=True).stdout.strip()
 
 
 def trial_run(sweep: SweepRun, trial_id: str) -> Run | None:
@@ -265,15 +281,16 @@ class TrialRun:
     """
 
     def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, dataset: DatasetInput | None = None):
         for key, value in TRIAL_HTTP_SETTINGS.items():
             os.environ.setdefault(key, value)  # a user's own setting wins
-        self.client = sweep.client()
+        self.client, self.sweep = sweep.client(), sweep
         self.pending: list[tuple[str, Callable[[], object]]] = []
         run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)
+        restarted = run_id is not None
         if run_id is None:
             tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
-                    TRIAL_ID_TAG: trial_id, **(tags or {})}
+                    TRIAL_ID_TAG: trial_id, **source_tags(), **(tags or {})}
             run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
                                "create run", CREATE_RETRIES)
             run_id = run.info.run_id
@@ -281,7 +298,10 @@ class TrialRun:
             for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
                 chunk = params_list[start : start + 100]
                 self.send("params", lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
+            if dataset is not None:
+                self.send("dataset input", lambda: self.client.log_inputs(run_id, datasets=[dataset]))
         self.run_id = run_id
+        self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted)
 
     def send(self, what: str, action: Callable[[], object]) -> None:
         self.pending.append((what, action))
@@ -324,7 +344,13 @@ class TrialRun:
 
         self.send("checkpoint", upload)
 
+    def log_generator(self, generator: Any, latent_dim: int, step: int) -> None:
+        """The generator as the run's MLflow model, with its signature (run_outputs.py)."""
+        self.send("generator model", lambda: log_generator_model(self.sweep.tracking_uri, self.run_id, generator,
+                                                                 latent_dim, step))
+
     def finish(self, status: str, reason: str = "") -> None:
+        self.monitor.finish()  # its last samples go first: the run must still be running for them
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
         self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
         end = RunStatus.to_string(RUN_STATUS[status])
@@ -350,19 +376,22 @@ def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "sto
 
 
 def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float) -> str:
-    """The best trial's generator checkpoint (its run's) as a new version of registered model `name`;
-    returns the version."""
+    """The best trial's generator model (the last its run logged) as a new version of registered model
+    `name`, given the alias `champion`; returns the version."""
     client = sweep.client()
-    run = client.get_run(run_id)
+    model = latest_generator_model(client, sweep.experiment_id, run_id)
+    if model is None:
+        raise LookupError(f"run {run_id} logged no generator model (MLflow did not take it?): nothing to register; "
+                          f"its checkpoint, if logged, is artifact {CHECKPOINT_ARTIFACT}")
     try:
         client.create_registered_model(name, description=f"Best generator of each {name} sweep, by {metric}")
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    version = client.create_model_version(
-        name, source=f"{run.info.artifact_uri}/{CHECKPOINT_ARTIFACT.split('/')[0]}", run_id=run_id,
-        tags={"sweep.run_id": sweep.run_id, metric: str(value)},
-    )
+    # the artifact location, not models:/<id>: MLflow would resolve that against the default tracking URI
+    version = client.create_model_version(name, source=model.artifact_location, run_id=run_id, model_id=model.model_id,
+                                          tags={"sweep.run_id": sweep.run_id, metric: str(value)})
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
     return version.version
 
 

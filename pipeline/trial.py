@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
+from mlflow.entities import DatasetInput
 from ray import tune
 
 from pipeline import metric_names as names
 from pipeline.config import TrialConfig, flatten, with_values
+from pipeline.gan import checkpoint_to_generator
 from pipeline.metrics.classifier import TrainedClassifier
 from pipeline.parallel import DataParallel
 from pipeline.run_keys import CONFIG_TAG, HYPERPARAMETER_PREFIX, NODE_TAG, REPLICATE_TAG
@@ -57,6 +59,7 @@ class TrialSetup:
     max_failures: int = 0  # multi-worker trials: worker-group restarts inside the trial, from the latest checkpoint
     start_timeout_s: float | None = None  # multi-worker trials: for the worker group to start; None: Ray's (60 s)
     start_retries: int = -1  # multi-worker trials: starts tried again after a timeout; -1: until it starts
+    dataset_input: DatasetInput | None = None  # the training data as an MLflow run input (run_outputs.py)
 
 
 class RayReporter:
@@ -137,7 +140,7 @@ def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config:
     if setup.seeds > 1:
         name += f" seed {trial_config.train.seed}"
     tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate)}
-    run = TrialRun(setup.sweep, trial_id, name, flatten(trial_config.model_dump()), tags)
+    run = TrialRun(setup.sweep, trial_id, name, flatten(trial_config.model_dump()), tags, setup.dataset_input)
     run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
     return run
 
@@ -193,4 +196,6 @@ def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
         return
     if reporter.last_checkpoint is not None:
         reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
+        generator, config = checkpoint_to_generator(reporter.last_checkpoint)
+        reporter.run.log_generator(generator, config.model.latent_dim, reporter.last_step)
     reporter.run.finish(status, reason)

@@ -40,13 +40,16 @@ def spec_file(tmp_path):
     return write
 
 
-def run_sweep(workdir: Path, spec: str, *overrides: str) -> tuple[MlflowClient, subprocess.CompletedProcess]:
-    """`python -m pipeline.sweep search_spaces/SPEC --set ...` as a user runs it, tracked in workdir/ml.db."""
+def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | None = None
+              ) -> tuple[MlflowClient, subprocess.CompletedProcess]:
+    """`python -m pipeline.sweep search_spaces/SPEC --set ...` as a user runs it, tracked in workdir/ml.db
+    (`env`: variables added to the environment it runs in)."""
     uri = f"sqlite:///{workdir / 'ml.db'}"
     command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
     for override in overrides:
         command += ["--set", override]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600,
+                            env=None if env is None else os.environ | env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return MlflowClient(uri), result
 

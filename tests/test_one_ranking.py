@@ -4,6 +4,7 @@ Tune's progress table shows the ranking metric."""
 import re
 
 import pandas as pd
+import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
@@ -21,6 +22,7 @@ def log_trial(sweep, trial_id: str, fids: list[float], status: str) -> str:
     run = TrialRun(sweep, trial_id, f"trial-{trial_id}", {"model.dropout": trial_id})
     for i, fid in enumerate(fids):
         run.log_evaluation(100 * (i + 1), {names.FID: fid, names.MODES: 10.0}, {})
+    run.log_generator(torch.nn.Linear(4, 2), latent_dim=4, step=100 * len(fids))  # a stand-in generator
     run.finish(status)
     return run.run_id
 
@@ -35,6 +37,7 @@ def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(t
     client = MlflowClient(sweep.tracking_uri)
     [version] = client.search_model_versions(f"name='{spec.name}'")
     assert version.run_id == best_early
+    assert client.get_model_version_by_alias(spec.name, "champion").run_id == best_early
     assert "trial t1 (run trial-t1), best fid 1" in capsys.readouterr().out
 
     html = render_html(load_sweep(spec.name, sweep.tracking_uri))
