@@ -16,12 +16,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from pipeline import metric_names
+from pipeline.errors import UserError
 
 IMAGE_DATASETS = frozenset({"mnist5k", "mnist", "stacked_mnist", "image_folder"})
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A problem in a search-space file, located by file and dotted key."""
 
     def __init__(self, source: str, key: str, message: str):

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from pipeline.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset_config
 from pipeline.data import GanDataset, load_dataset
+from pipeline.errors import UserError
 from pipeline.gan import checkpoint_to_generator, generate
 from pipeline.run_keys import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 from pipeline.train import EVAL_NOISE_SEED, build_evaluator
@@ -30,7 +31,7 @@ from pipeline.train import EVAL_NOISE_SEED, build_evaluator
 DEFAULT_N = EvalConfig().samples
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """A samples file or checkpoint that cannot be evaluated; the message says why."""
 
 
@@ -54,6 +55,13 @@ def samples_to_points(array: np.ndarray, dataset: GanDataset, source: str) -> to
     return torch.as_tensor(array, dtype=torch.float32) * 2.0 - 1.0
 
 
+def load_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:  # not a .npy file, or one holding Python objects
+        raise InputError(f"{path}: not a .npy array ({err})") from None
+
+
 def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]:
     """n samples from the generator of a pipeline checkpoint, with the fixed evaluation noise."""
     try:
@@ -74,8 +82,11 @@ def evaluate_points(
     (`floor.*`), its sd over real sets (`floor_sd.*`) and which real points those were."""
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
-    evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
-    metrics: dict[str, float | str] = dict(evaluator.evaluate(points[:n]))
+    try:  # the evaluator's own checks (n against the data, shapes) are the user's input here
+        evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
+        metrics: dict[str, float | str] = dict(evaluator.evaluate(points[:n]))
+    except ValueError as err:
+        raise InputError(str(err)) from None
     if floor:
         spread = evaluator.floor_spread()
         metrics.update({f"{FLOOR_PREFIX}{k}": v for k, v in evaluator.real_floor().items()})
@@ -130,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.samples.is_file():
             raise InputError(f"{args.samples}: no such samples file")
         dataset = dataset_from_args(args)
-        points = samples_to_points(np.load(args.samples), dataset, str(args.samples))
+        points = samples_to_points(load_array(args.samples), dataset, str(args.samples))
         weights = args.inception_weights
     n = args.n or min(DEFAULT_N, points.shape[0])
     return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n, weights, args.floor)}
@@ -140,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         result = run(args)
-    except (InputError, ValueError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
     if args.json:
         print(json.dumps(result))
     else:

@@ -22,7 +22,7 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from pipeline.parallel import DataParallel
-from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY
+from pipeline.run_keys import PARAMS_KEY, REPLICATE_KEY
 from pipeline.trial import TrialSetup, open_trial_run, read_checkpoint, replicate_config, train_trial
 
 TRAIN_CHECKPOINTS_KEPT = 2  # the latest for restarts, one before it in case the latest is half-written

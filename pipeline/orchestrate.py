@@ -22,12 +22,14 @@ from pipeline import metric_names as names
 from pipeline.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
 from pipeline.config import ConfigError, SweepSpec
 from pipeline.data import load_dataset
+from pipeline.errors import NothingToResume, TrackingUnavailable
+from pipeline.gan import checkpoint_to_generator
 from pipeline.latent import latent_pictures
 from pipeline.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.metrics.evaluator import digit_source, needs_classifier
 from pipeline.multi_worker import run_multi_worker_trial
 from pipeline.run_keys import LATENT_FOLDER, TRIAL_ID_TAG
-from pipeline.run_outputs import CHAMPION_ALIAS, dataset_input
+from pipeline.run_outputs import CHAMPION_ALIAS, dataset_input, latest_generator_model, log_generator_model
 from pipeline.search_space import evaluations, param_space, scheduler, search_algorithm, stopper, tune_num_samples
 from pipeline.tracking import (
     SweepRun,
@@ -242,6 +244,7 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
         print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
               f"by {spec.primary_metric}.", file=sys.stderr)
     name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
+    ensure_generator_model(sweep, best["run_id"], trial_id)
     try:
         version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
     except LookupError as err:  # the trials' results stand: the report is still written
@@ -250,6 +253,18 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
     print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
           f"(run {best['run_name']}), best {spec.primary_metric} {value:.4g}")
     draw_latent_maps(sweep, trial_id)
+
+
+def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
+    """A trial that ranks first but was stopped (ASHA) logged no generator model: log it here from its
+    checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
+    if latest_generator_model(sweep.client(), sweep.experiment_id, run_id) is not None:
+        return
+    checkpoint = download_checkpoint(sweep, trial_id)
+    if checkpoint is None:
+        return  # register_best says that there is nothing to register
+    generator, config = checkpoint_to_generator(checkpoint)
+    log_generator_model(sweep.tracking_uri, run_id, generator, config.model.latent_dim, int(checkpoint["step"]))
 
 
 def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
@@ -267,10 +282,12 @@ def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, s
         check_reachable(uri)
         parent = None if options.resume == "latest" else options.resume
         sweep, results_dir = reopen_sweep(uri, options.experiment or spec.name, parent)
-    except (ConnectionError, LookupError, MlflowException) as err:
-        raise SystemExit(f"error: cannot resume: {err}") from err
+    except ConnectionError as err:
+        raise TrackingUnavailable(f"cannot resume: {err}") from err
+    except (LookupError, MlflowException) as err:
+        raise NothingToResume(f"cannot resume: {err}") from err
     if not tune.Tuner.can_restore(results_dir):
-        raise SystemExit(f"error: cannot resume: {results_dir} holds no Tune experiment to restore")
+        raise NothingToResume(f"cannot resume: {results_dir} holds no Tune experiment to restore")
     return sweep, results_dir
 
 
@@ -279,7 +296,7 @@ def check_tracking_reachable(options: SweepOptions) -> None:
     try:
         check_reachable(resolve_tracking_uri(options.tracking_uri))
     except ConnectionError as err:
-        raise SystemExit(f"error: {err}") from err
+        raise TrackingUnavailable(str(err)) from err
 
 
 def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
@@ -287,7 +304,7 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
     try:
         return open_sweep(spec, options.spec_path, uri, options.experiment)
     except Exception as err:  # any failure here means no trial could log: stop before Ray starts
-        raise SystemExit(f"error: cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
+        raise TrackingUnavailable(f"cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:

@@ -7,11 +7,13 @@ from collections.abc import Collection
 
 import yaml
 
+from pipeline.errors import UserError
+
 # Keys of `parameters` and `scheduler.mutations` hold dots themselves (`model.dropout`).
 DOTTED_KEY_SECTIONS = (["parameters"], ["scheduler", "mutations"])
 
 
-class OverrideError(ValueError):
+class OverrideError(UserError, ValueError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key, self.message = key, message

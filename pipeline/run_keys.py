@@ -1,5 +1,8 @@
-"""Names of the MLflow tags and params that tie a sweep's runs together; written by tracking.py,
-read by report/. Pure constants, like metric_names."""
+"""Names of the MLflow tags and params that tie a sweep's runs together, and of a trial's values in
+Tune's config; written by tracking.py and the trials, read by report/ and sync.py. Ray-free, so the
+offline tools (report, sync) can name things as the sweep did."""
+
+from typing import Any
 
 ROLE_TAG = "sweep.role"  # "parent" or "trial"
 ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
@@ -21,3 +24,14 @@ LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: late
 CONFIG_TAG = "sweep.config_id"  # the sampled configuration a trial trains: its seed replicates share it
 REPLICATE_TAG = "sweep.replicate"  # which of its configuration's seeds a trial is (0, 1, ...)
 SEEDS_PARAM = "search.seeds"  # on the parent run: replicates per configuration
+PARAMS_KEY = "params"  # Tune's config key of a trial's sampled values (a flat dict of dotted keys)
+REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
+
+
+def trial_name(values: dict[str, Any]) -> str:
+    """'model.dropout=0.2,optim.d.lr=0.001': names MLflow child runs and report rows."""
+    return ",".join(f"{key}={format_value(value)}" for key, value in values.items())
+
+
+def format_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

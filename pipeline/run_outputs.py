@@ -58,6 +58,7 @@ def start_system_metrics(run_id: str, tracking_uri: str, resume: bool) -> Any:
 
 def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_dim: int, step: int) -> str:
     """The generator as MLflow model `generator` of the run, with its signature; returns the model id.
+    The run keeps its status (a trial still running, or an ended one the driver adds the model to).
 
     Pickled (MLflow's 'pt2' export would fix the batch size); loading needs this package installed."""
     import mlflow
@@ -69,16 +70,22 @@ def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_d
     with torch.no_grad():
         samples = generator(noise)
     signature = infer_signature(noise.numpy(), samples.numpy())
+    status = MlflowClient(tracking_uri).get_run(run_id).info.status
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)  # mlflow.pytorch logs through the fluent API only
     try:
-        with mlflow.start_run(run_id=run_id):  # ends the run FINISHED: the trial sets its true status after
+        with mlflow.start_run(run_id=run_id):  # which marks the run running, then FINISHED: status put back below
             info = mlflow.pytorch.log_model(
                 generator, name=GENERATOR_MODEL_NAME, signature=signature, step=step, serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # no slow requirement inference
             )
     finally:
         mlflow.set_tracking_uri(previous)  # this process's own setting, for whatever else it logs
+    client = MlflowClient(tracking_uri)
+    if status == "RUNNING":
+        client.update_run(run_id, status="RUNNING")
+    else:
+        client.set_terminated(run_id, status)
     return info.model_id
 
 

@@ -18,9 +18,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from pipeline import metric_names as names
 from pipeline.config import ParameterSpec, SweepSpec, flatten
-
-PARAMS_KEY = "params"
-REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
+from pipeline.run_keys import PARAMS_KEY, REPLICATE_KEY, trial_name
 
 
 def to_tune_domain(param: ParameterSpec) -> Any:
@@ -217,12 +215,3 @@ def describe_space(spec: SweepSpec) -> list[str]:
         lines.append(f"  each configuration trained with {spec.search.seeds} seeds (train.seed {seed}.."
                      f"{seed + spec.search.seeds - 1}), each seed its own trial")
     return lines
-
-
-def trial_name(values: dict[str, Any]) -> str:
-    """'model.dropout=0.2,optim.d.lr=0.001': names MLflow child runs and report rows."""
-    return ",".join(f"{key}={format_value(value)}" for key, value in values.items())
-
-
-def format_value(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

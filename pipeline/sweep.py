@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import ConfigError, SweepSpec
+from pipeline.errors import PipelineError
 from pipeline.spec_file import load_spec
 
 
@@ -151,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run_sweep(spec, options)
-    except ConfigError as err:  # what only the cluster can tell: a trial it can never hold
+    except PipelineError as err:  # a trial the cluster can never hold (2), a store that does not answer (1), ...
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
 from pipeline.report.load import SweepNotFound, find_parent
-from pipeline.run_keys import HYPERPARAMETER_PREFIX, RESULTS_DIR_TAG
-from pipeline.search_space import PARAMS_KEY, trial_name
+from pipeline.run_keys import HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
 from pipeline.tracking import SweepRun, TrialRun, add_sweep_arguments, resolve_tracking_uri
 
 BATCH = 1000  # MLflow takes at most 1000 metrics a log_batch call
@@ -55,7 +54,7 @@ def sync_trial(sweep: SweepRun, trial_dir: Path) -> int:
     if not rows:
         return 0
     values = rows[-1]["config"][PARAMS_KEY]
-    run = TrialRun(sweep, rows[-1]["trial_id"], trial_name(values) or "trial", {})
+    run = TrialRun(sweep, rows[-1]["trial_id"], trial_name(values) or "trial", {}, system_metrics=False)
     client = sweep.client()
     missing = missing_metrics(client, run.run_id, rows)
     for start in range(0, len(missing), BATCH):

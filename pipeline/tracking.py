@@ -281,7 +281,8 @@ class TrialRun:
     """
 
     def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
-                 tags: dict[str, str] | None = None, dataset: DatasetInput | None = None):
+                 tags: dict[str, str] | None = None, dataset: DatasetInput | None = None,
+                 system_metrics: bool = True):
         for key, value in TRIAL_HTTP_SETTINGS.items():
             os.environ.setdefault(key, value)  # a user's own setting wins
         self.client, self.sweep = sweep.client(), sweep
@@ -301,7 +302,8 @@ class TrialRun:
             if dataset is not None:
                 self.send("dataset input", lambda: self.client.log_inputs(run_id, datasets=[dataset]))
         self.run_id = run_id
-        self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted)
+        # the trial's own process only: `pipeline.sync` reopens runs from elsewhere
+        self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted) if system_metrics else None
 
     def send(self, what: str, action: Callable[[], object]) -> None:
         self.pending.append((what, action))
@@ -346,11 +348,18 @@ class TrialRun:
 
     def log_generator(self, generator: Any, latent_dim: int, step: int) -> None:
         """The generator as the run's MLflow model, with its signature (run_outputs.py)."""
+        self.stop_system_metrics()  # the trial's work is done; MLflow's start_run would stop the sampler anyway
         self.send("generator model", lambda: log_generator_model(self.sweep.tracking_uri, self.run_id, generator,
                                                                  latent_dim, step))
 
+    def stop_system_metrics(self) -> None:
+        """The sampler's last samples sent; the run must still be running for them."""
+        if self.monitor is not None:
+            self.monitor.finish()
+            self.monitor = None
+
     def finish(self, status: str, reason: str = "") -> None:
-        self.monitor.finish()  # its last samples go first: the run must still be running for them
+        self.stop_system_metrics()
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
         self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
         end = RunStatus.to_string(RUN_STATUS[status])

@@ -29,8 +29,15 @@ from pipeline.config import TrialConfig, flatten, with_values
 from pipeline.gan import checkpoint_to_generator
 from pipeline.metrics.classifier import TrainedClassifier
 from pipeline.parallel import DataParallel
-from pipeline.run_keys import CONFIG_TAG, HYPERPARAMETER_PREFIX, NODE_TAG, REPLICATE_TAG
-from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY, trial_name
+from pipeline.run_keys import (
+    CONFIG_TAG,
+    HYPERPARAMETER_PREFIX,
+    NODE_TAG,
+    PARAMS_KEY,
+    REPLICATE_KEY,
+    REPLICATE_TAG,
+    trial_name,
+)
 from pipeline.tracking import SweepRun, TrialRun, finished_trial_result
 from pipeline.train import Diverged, train
 
@@ -196,6 +203,10 @@ def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
         return
     if reporter.last_checkpoint is not None:
         reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
-        generator, config = checkpoint_to_generator(reporter.last_checkpoint)
-        reporter.run.log_generator(generator, config.model.latent_dim, reporter.last_step)
+        # a finished trial's generator as an MLflow model. Not for a stopped one: Tune gives a stopped
+        # (or PBT-paused) trial's thread 2 s to end before it reuses the actor; the driver logs the
+        # model of a stopped trial that ranks first (orchestrate.register_best_trial).
+        if status == "finished":
+            generator, config = checkpoint_to_generator(reporter.last_checkpoint)
+            reporter.run.log_generator(generator, config.model.latent_dim, reporter.last_step)
     reporter.run.finish(status, reason)

@@ -3,11 +3,15 @@ Tune's progress table shows the ranking metric."""
 
 import re
 
+import mlflow
+import mlflow.pytorch
 import pandas as pd
 import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline import metric_names as names
+from pipeline.data import load_dataset
+from pipeline.gan import build_state, state_to_checkpoint
 from pipeline.orchestrate import register_best_trial, stopped_by
 from pipeline.report.load import load_sweep
 from pipeline.report.render import render_html
@@ -62,3 +66,27 @@ def test_tunes_progress_table_leads_with_the_ranking_metric_and_modes():
                           names.FID: 30.0}, {}, None)
     assert list(sent[0])[:2] == [names.FID, names.MODES]  # Tune's table shows a result's first 4 metrics
     assert sent[0][names.STEP] == 100 and sent[0][names.LOSS_G] == 1.2
+
+
+def test_a_stopped_first_trial_gets_its_generator_model_from_the_driver(tmp_path):
+    """Stopped trials log no model (Tune gives their thread 2 s); when one ranks first, the driver logs
+    it from the checkpoint, registers it as the champion, and leaves the run's status as it was."""
+    spec = tiny_spec("ring8")  # ranks on hq_fraction, max, among trials covering 8 modes
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    dataset = load_dataset(spec.trial.dataset)
+    state = build_state(spec.trial, dataset, torch.device("cpu"))
+    run = TrialRun(sweep, "s1", "trial-s1", {"model.dropout": 0.0})
+    run.log_evaluation(100, {names.HQ_FRACTION: 0.9, names.MODES: 8.0}, {})
+    run.log_checkpoint(state_to_checkpoint(state, spec.trial, dataset.sample_shape))
+    run.finish("stopped", "stopped by the asha scheduler")
+    register_best_trial(spec, sweep)
+    client = MlflowClient(sweep.tracking_uri)
+    version = client.get_model_version_by_alias(spec.name, "champion")
+    assert version.run_id == run.run_id
+    assert client.get_run(run.run_id).info.status == "KILLED"  # stopped, as it was
+    mlflow.set_tracking_uri(sweep.tracking_uri)
+    try:
+        generator = mlflow.pytorch.load_model(f"models:/{spec.name}@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert generator(torch.randn(3, spec.trial.model.latent_dim)).shape == (3, 2)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.errors import UserError
+
 
 @dataclass(frozen=True)
 class GanDataset:
@@ -56,7 +58,7 @@ class GanDataset:
         return samples * self.column_std + self.column_mean
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset that cannot be read; the message names the path and what is wrong."""
 
 

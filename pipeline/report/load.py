@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from pipeline import metric_names as names
+from pipeline.errors import UserError
 from pipeline.run_keys import (
     FLOOR_PREFIX,
     FLOOR_SD_PREFIX,
@@ -42,7 +43,7 @@ STRIP_FRAMES = 8  # sample grids per trial in its progression strip: evenly over
 IMAGE_NAME = re.compile(r"^(?P<key>.+?)[+%]step[+%](?P<step>\d+)[+%]timestamp[+%]\d+[+%][0-9a-f-]+\.png$")
 
 
-class SweepNotFound(LookupError):
+class SweepNotFound(UserError, LookupError):
     """No experiment or no sweep run matches what the user asked for."""
 
 
