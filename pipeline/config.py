@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from pipeline import metric_names
 from pipeline.errors import UserError
+from pipeline.feature_spaces import COORDINATES, DIGITS, INCEPTION, STACKED_DIGITS
 
-IMAGE_DATASETS = frozenset({"mnist5k", "mnist", "stacked_mnist", "image_folder"})
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
 
 
@@ -39,22 +39,32 @@ def absolute_path(value: str | None) -> str | None:
     return None if value is None else str(Path(value).expanduser().resolve())
 
 
+# Each dataset config says what its data is: images (for dcgan) and its feature space (evaluator.py);
+# its loader (data/) builds a GanDataset with the same feature space (tests/test_datasets.py checks).
 class Ring8Config(Strict):
     name: Literal["ring8"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
 
 
 class Grid25Config(Strict):
     name: Literal["grid25"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
 
 
 class Mnist5kConfig(Strict):
     name: Literal["mnist5k"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = DIGITS
 
 
 class MnistConfig(Strict):
     """Full MNIST from IDX files (gz or raw), in `path` or torchvision's `path/MNIST/raw`."""
 
     name: Literal["mnist"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = DIGITS
     path: str
     split: Literal["train", "test"] = "train"
     _absolute = field_validator("path")(absolute_path)
@@ -64,6 +74,8 @@ class StackedMnistConfig(Strict):
     """Three random digits as the channels of one image: 1000 modes (VEEGAN, PacGAN)."""
 
     name: Literal["stacked_mnist"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = STACKED_DIGITS
     source: Literal["mnist5k", "mnist"] = "mnist5k"
     path: str | None = None  # IDX folder, for source: mnist
     split: Literal["train", "test"] = "train"
@@ -82,6 +94,8 @@ class ImageFolderConfig(Strict):
     """Every image under `path` (CelebA, say), resized and centre-cropped to image_size."""
 
     name: Literal["image_folder"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = INCEPTION
     path: str
     image_size: Literal[28, 32, 64] = 64  # the sizes dcgan is built for
     channels: Literal[1, 3] = 3
@@ -93,6 +107,8 @@ class TabularConfig(Strict):
     """A CSV of numeric columns, standardized for training; samples map back to the original units."""
 
     name: Literal["tabular"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
     path: str
     _absolute = field_validator("path")(absolute_path)
 
@@ -101,7 +117,9 @@ DatasetConfig = Annotated[
     Ring8Config | Grid25Config | Mnist5kConfig | MnistConfig | StackedMnistConfig | ImageFolderConfig | TabularConfig,
     Field(discriminator="name"),
 ]
-DATASET_NAMES = ("ring8", "grid25", "mnist5k", "mnist", "stacked_mnist", "image_folder", "tabular")
+DATASET_CONFIGS = (Ring8Config, Grid25Config, Mnist5kConfig, MnistConfig, StackedMnistConfig, ImageFolderConfig,
+                   TabularConfig)
+DATASET_NAMES = tuple(get_args(c.model_fields["name"].annotation)[0] for c in DATASET_CONFIGS)
 _DATASET_ADAPTER = TypeAdapter(DatasetConfig)
 
 
@@ -210,11 +228,11 @@ class TrialConfig(Strict):
 
     @model_validator(mode="after")
     def _model_fits_data(self) -> TrialConfig:
-        if self.model.name == "dcgan" and self.dataset.name not in IMAGE_DATASETS:
+        if self.model.name == "dcgan" and not self.dataset.images:
             raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
         if self.train.batch_size % self.model.pack:
             raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
-        if self.dataset.name == "image_folder" and self.eval.inception_weights is None:
+        if self.dataset.feature_space == INCEPTION and self.eval.inception_weights is None:
             raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights "
                              "to a local weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
         if self.model.d_frozen and self.model.d_init is None:

@@ -19,6 +19,7 @@ import torch
 from pipeline import metric_names as names
 from pipeline.config import ConfigError, EvalConfig, TrialConfig
 from pipeline.data import DatasetError, GanDataset, load_dataset
+from pipeline.feature_spaces import INCEPTION
 from pipeline.gan import (
     GanState,
     advance_schedules,
@@ -157,7 +158,7 @@ def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: Trained
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
     weights = config.inception_weights
-    inception = load_fid_inception(weights) if weights and dataset.name == "image_folder" else None
+    inception = load_fid_inception(weights) if weights and dataset.feature_space == INCEPTION else None
     return Evaluator(dataset, config.samples, classifier, inception)
 
 

@@ -112,3 +112,22 @@ def test_tabular_errors_name_the_file(tmp_path, text, fragment):
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert dataset_config("mnist", path="data").path == str(tmp_path / "data")
+
+
+def test_each_dataset_says_its_feature_space_as_its_config_does(tmp_path):
+    """The capability lives on the dataset (config class and loaded data), not in lists of names."""
+    from pipeline.config import DATASET_CONFIGS
+
+    fields = {
+        "mnist": {"path": str(write_mnist_idx(tmp_path / "mnist", count=100))},
+        "stacked_mnist": {"points": 200},
+        "image_folder": {"path": str(write_image_folder(tmp_path / "faces")), "image_size": 28},
+        "tabular": {"path": str(write_csv(tmp_path / "people.csv"))},
+    }
+    for config_class in DATASET_CONFIGS:
+        name = config_class.model_fields["name"].annotation.__args__[0]
+        config = dataset_config(name, **fields.get(name, {}))
+        data = load_dataset(config)
+        assert data.feature_space == config.feature_space, name
+        assert data.is_image == config.images, name
+        assert data.needs_digit_classifier == (config.feature_space in ("digits", "stacked_digits")), name

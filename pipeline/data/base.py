@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pipeline.errors import UserError
+from pipeline.feature_spaces import COORDINATES, DIGITS, STACKED_DIGITS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class GanDataset:
              train split is loaded), which the digit classifier leaves for its accuracy and the floor.
     columns, column_mean, column_std: tabular data's column names and the standardization undone
              by `to_original_units`.
+    feature_space: which features score it (one of FEATURE_SPACES): the dataset says, not its name.
     """
 
     name: str
@@ -35,6 +37,7 @@ class GanDataset:
     columns: tuple[str, ...] | None = None
     column_mean: torch.Tensor | None = None
     column_std: torch.Tensor | None = None
+    feature_space: str = COORDINATES
 
     @property
     def is_image(self) -> bool:
@@ -43,6 +46,10 @@ class GanDataset:
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.points.shape[1:])
+
+    @property
+    def needs_digit_classifier(self) -> bool:
+        return self.feature_space in (DIGITS, STACKED_DIGITS)
 
     @property
     def has_modes(self) -> bool:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.data.base import DatasetError, GanDataset
+from pipeline.feature_spaces import INCEPTION
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -39,4 +40,5 @@ def image_folder(path: str, image_size: int, channels: int, limit: int | None) -
     if channels == 1:
         pixels = pixels[..., None]
     points = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return GanDataset("image_folder", points.contiguous(), torch.zeros(len(files), dtype=torch.int64), num_modes=0)
+    return GanDataset("image_folder", points.contiguous(), torch.zeros(len(files), dtype=torch.int64), num_modes=0,
+                      feature_space=INCEPTION)

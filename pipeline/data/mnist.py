@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pipeline.data.base import DatasetError, GanDataset
+from pipeline.feature_spaces import DIGITS
 
 STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -76,4 +77,4 @@ def read_split(folder: Path, split: str) -> GanDataset:
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):
         raise DatasetError(f"{folder}: expected N x 28 x 28 images and N labels, got {images.shape} and {labels.shape}")
     points = torch.from_numpy(images.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
-    return GanDataset("mnist", points, torch.from_numpy(labels.astype(np.int64)), num_modes=10)
+    return GanDataset("mnist", points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=DIGITS)

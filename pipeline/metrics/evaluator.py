@@ -23,6 +23,7 @@ import torch
 from pipeline import metric_names as names
 from pipeline.data import GanDataset
 from pipeline.data.stacked import channel_digits, stacked
+from pipeline.feature_spaces import DIGITS, INCEPTION, STACKED_DIGITS
 from pipeline.metrics.class_score import probabilities_to_class_score
 from pipeline.metrics.classifier import TrainedClassifier, classify
 from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
@@ -41,12 +42,11 @@ from pipeline.metrics.modes import (
 )
 from pipeline.metrics.split import SPLIT_SEED, digit_split
 
-DIGIT_DATASETS = ("mnist5k", "mnist", "stacked_mnist")
 FLOOR_SETS = 5  # the floor's spread: its sd over 5 real sets of eval.samples points
 
 
 def needs_classifier(dataset: GanDataset) -> bool:
-    return dataset.name in DIGIT_DATASETS
+    return dataset.needs_digit_classifier
 
 
 def digit_source(dataset: GanDataset) -> GanDataset:
@@ -70,7 +70,7 @@ def real_parts(dataset: GanDataset, samples: int) -> RealParts:
     digits). Other data: `samples` random points held back, the rest the reference."""
     if needs_classifier(dataset):
         split = digit_split(digit_source(dataset))
-        if dataset.name == "stacked_mnist":
+        if dataset.feature_space == STACKED_DIGITS:
             reference = stacked(split.reference, len(dataset) - samples, SPLIT_SEED).points
             floor_pool = stacked(split.floor, FLOOR_SETS * samples, SPLIT_SEED + 1).points
             return RealParts(reference, floor_pool, f"stacks of digits {split.origin}", split.key)
@@ -82,7 +82,7 @@ def real_parts(dataset: GanDataset, samples: int) -> RealParts:
 
 def max_eval_samples(dataset: GanDataset) -> tuple[int, str]:
     """The most eval.samples this data allows, and why: the floor and the reference need that many."""
-    if needs_classifier(dataset) and dataset.name != "stacked_mnist":
+    if dataset.feature_space == DIGITS:
         split = digit_split(dataset)
         limit = min(len(split.floor), len(split.reference))
         return limit, (f"{len(split.floor)} real digits {split.origin} are kept unseen by the feature "
@@ -119,7 +119,7 @@ class Evaluator:
         classifier: TrainedClassifier | None = None,
         inception: FIDInception | None = None,
     ):
-        if dataset.name == "image_folder" and inception is None:
+        if dataset.feature_space == INCEPTION and inception is None:
             raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights")
         if needs_classifier(dataset) and classifier is None:
             raise ValueError(f"{dataset.name} is digit data: its evaluation needs the digit classifier")
@@ -144,7 +144,7 @@ class Evaluator:
         self.last_histogram: torch.Tensor | None = None  # the last evaluated samples' mode shares
 
     def histogram_of_real(self, real: Assessed) -> torch.Tensor:
-        if self.dataset.name == "stacked_mnist":
+        if self.dataset.feature_space == STACKED_DIGITS:
             return stacked_histogram(real.mode_index)
         return smoothed_histogram(real.mode_index, self.dataset.num_modes)
 
@@ -159,7 +159,7 @@ class Evaluator:
             return Assessed(points, *points_to_modes(points, self.dataset.centres, self.dataset.std), None)
         if self.classifier is None:  # tabular: standardized columns, no modes
             return Assessed(points, None, None, None)
-        if self.dataset.name == "stacked_mnist":
+        if self.dataset.feature_space == STACKED_DIGITS:
             return self.assess_stacked(points)
         features, probabilities = classify(self.classifier, points)
         return Assessed(features, *probabilities_to_modes(probabilities), probabilities)

@@ -1,0 +1,10 @@
+"""The feature spaces a dataset is evaluated in, named once: each dataset config and each loaded
+`GanDataset` says which is its own, so no module keeps lists of dataset names. Pure constants, like
+metric_names (the spec's checks use them before torch is imported)."""
+
+# The feature space each dataset is evaluated in: what the evaluator needs for it (evaluator.py)
+COORDINATES = "coordinates"  # the points themselves: 2D mixtures, standardized table columns
+DIGITS = "digits"  # the digit classifier's penultimate layer (trained per dataset, metrics/classifier.py)
+STACKED_DIGITS = "stacked_digits"  # the digit classifier on each of three channels, features side by side
+INCEPTION = "inception"  # FID Inception pool features, from local weights (eval.inception_weights)
+FEATURE_SPACES = (COORDINATES, DIGITS, STACKED_DIGITS, INCEPTION)
