@@ -24,8 +24,9 @@ import torch
 from pipeline.data import load_dataset
 from pipeline.gan import build_state, discriminator_step, generate, generator_step
 from pipeline.spec_file import load_spec
-from pipeline.tracking import SweepRun, TrialRun, open_sweep
+from pipeline.tracking import SweepRun, open_sweep
 from pipeline.train import sample_picture
+from pipeline.trial_run import TrialRun
 
 SPEC = "search_spaces/dropout.yaml"
 CALLS = 5

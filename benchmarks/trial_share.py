@@ -28,8 +28,9 @@ import torch
 import pipeline.train as train_module
 from pipeline.metrics import Evaluator
 from pipeline.spec_file import load_spec
-from pipeline.tracking import TrialRun, open_sweep
+from pipeline.tracking import open_sweep
 from pipeline.trial import RayReporter
+from pipeline.trial_run import TrialRun
 
 PARTS = ("sampling", "metrics", "pictures", "checkpoint", "logging")
 

@@ -20,7 +20,8 @@ from mlflow.tracking import MlflowClient
 from pipeline import metric_names as names
 from pipeline.report.load import SweepNotFound, find_parent
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
-from pipeline.tracking import SweepRun, TrialRun, add_sweep_arguments, resolve_tracking_uri
+from pipeline.tracking import SweepRun, add_sweep_arguments, resolve_tracking_uri
+from pipeline.trial_run import TrialRun
 
 BATCH = 1000  # MLflow takes at most 1000 metrics a log_batch call
 

@@ -8,11 +8,9 @@ sample grid as an image with its step, so MLflow's image slider shows training p
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -20,13 +18,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
-from mlflow.entities import DatasetInput, Metric, Param, Run, RunStatus, RunTag
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pipeline.config import SweepSpec, flatten
 from pipeline.run_keys import (
@@ -41,12 +39,11 @@ from pipeline.run_keys import (
     RESULTS_DIR_TAG,
     ROLE_PARENT,
     ROLE_TAG,
-    ROLE_TRIAL,
     STATUS_TAG,
     SWEPT_PARAM,
     TRIAL_ID_TAG,
 )
-from pipeline.run_outputs import CHAMPION_ALIAS, latest_generator_model, log_generator_model, start_system_metrics
+from pipeline.run_outputs import CHAMPION_ALIAS, latest_generator_model
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SOURCE_NAME = "pipeline.sweep"  # the entry point every sweep's runs come from (python -m pipeline.sweep)
@@ -59,11 +56,6 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
 }
 CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"
 RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
-CREATE_RETRIES = 8  # a trial cannot start without its run: wait up to about two minutes
-FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four minutes
-# MLflow's HTTP client retries a call 7 times over about four minutes by default: a trial would stop
-# training for that long. Trials send with short client retries and keep what failed (TrialRun.send).
-TRIAL_HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 T = TypeVar("T")
 
 
@@ -269,105 +261,6 @@ def finished_trial_result(sweep: SweepRun, trial_id: str, metric: str) -> tuple[
         return None
     history = with_retries(lambda: sweep.client().get_metric_history(run.info.run_id, metric), "read metric")
     return max(m.step for m in history), dict(run.data.metrics)
-
-
-class TrialRun:
-    """One trial's child run, found again by its Tune trial id when the trial restarts.
-
-    Logging never stops training: a call the tracking store does not take (after a few retries) is
-    kept, in order, and sent before the next one; at the trial's end the store gets minutes to come
-    back. What still cannot be sent is named, and `python -m pipeline.sync` recovers the metrics
-    from Ray's results on disk.
-    """
-
-    def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
-                 tags: dict[str, str] | None = None, dataset: DatasetInput | None = None,
-                 system_metrics: bool = True):
-        for key, value in TRIAL_HTTP_SETTINGS.items():
-            os.environ.setdefault(key, value)  # a user's own setting wins
-        self.client, self.sweep = sweep.client(), sweep
-        self.pending: list[tuple[str, Callable[[], object]]] = []
-        run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)
-        restarted = run_id is not None
-        if run_id is None:
-            tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
-                    TRIAL_ID_TAG: trial_id, **source_tags(), **(tags or {})}
-            run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
-                               "create run", CREATE_RETRIES)
-            run_id = run.info.run_id
-            params_list = [Param(k, str(v)) for k, v in params.items()]
-            for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
-                chunk = params_list[start : start + 100]
-                self.send("params", lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
-            if dataset is not None:
-                self.send("dataset input", lambda: self.client.log_inputs(run_id, datasets=[dataset]))
-        self.run_id = run_id
-        # the trial's own process only: `pipeline.sync` reopens runs from elsewhere
-        self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted) if system_metrics else None
-
-    def send(self, what: str, action: Callable[[], object]) -> None:
-        self.pending.append((what, action))
-        self.flush()
-
-    def flush(self, attempts: int = RETRIES) -> bool:
-        """Send the kept calls in order; False (and the rest kept) when the store still does not answer."""
-        while self.pending:
-            what, action = self.pending[0]
-            try:
-                with_retries(action, what, attempts)
-            except (MlflowException, OSError) as err:
-                print(f"MLflow did not take {what} ({type(err).__name__}); training goes on, "
-                      f"{len(self.pending)} logging calls kept to send later", flush=True)
-                return False
-            self.pending.pop(0)
-        return True
-
-    def log_evaluation(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray]) -> None:
-        timestamp = int(time.time() * 1000)
-        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        self.send(f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch))
-        for key, image in images.items():
-            self.send(f"image {key} of step {step}", lambda k=key, i=image: self.client.log_image(
-                self.run_id, i, key=k, step=step, timestamp=timestamp))
-
-    def log_checkpoint(self, checkpoint: dict) -> None:
-        """The trial's last checkpoint as artifact checkpoint/gan.pt: `pipeline.evaluate --checkpoint` loads it."""
-        import torch
-
-        folder, name = CHECKPOINT_ARTIFACT.split("/")
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-
-        def upload() -> None:
-            with tempfile.TemporaryDirectory() as scratch:
-                path = Path(scratch) / name
-                path.write_bytes(buffer.getvalue())
-                self.client.log_artifact(self.run_id, str(path), folder)
-
-        self.send("checkpoint", upload)
-
-    def log_generator(self, generator: Any, latent_dim: int, step: int) -> None:
-        """The generator as the run's MLflow model, with its signature (run_outputs.py)."""
-        self.stop_system_metrics()  # the trial's work is done; MLflow's start_run would stop the sampler anyway
-        self.send("generator model", lambda: log_generator_model(self.sweep.tracking_uri, self.run_id, generator,
-                                                                 latent_dim, step))
-
-    def stop_system_metrics(self) -> None:
-        """The sampler's last samples sent; the run must still be running for them."""
-        if self.monitor is not None:
-            self.monitor.finish()
-            self.monitor = None
-
-    def finish(self, status: str, reason: str = "") -> None:
-        self.stop_system_metrics()
-        tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
-        self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
-        end = RunStatus.to_string(RUN_STATUS[status])
-        self.pending.append(("run end", lambda: self.client.set_terminated(self.run_id, end)))
-        if not self.flush(FINAL_RETRIES):
-            print(f"error: {len(self.pending)} logging calls of run {self.run_id} could not be sent to MLflow. "
-                  "When the tracking server is back, `python -m pipeline.sync NAME` recovers the metrics "
-                  "from Ray's results on disk.", file=sys.stderr, flush=True)
 
 
 def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "stopped") -> None:

@@ -38,8 +38,9 @@ from pipeline.run_keys import (
     REPLICATE_TAG,
     trial_name,
 )
-from pipeline.tracking import SweepRun, TrialRun, finished_trial_result
+from pipeline.tracking import SweepRun, finished_trial_result
 from pipeline.train import Diverged, train
+from pipeline.trial_run import TrialRun
 
 CHECKPOINT_FILE = "gan.pt"
 DIVERGED_KEY = "diverged"  # in a diverged trial's last Tune result

@@ -16,8 +16,9 @@ from pipeline.orchestrate import register_best_trial, stopped_by
 from pipeline.report.load import load_sweep
 from pipeline.report.render import render_html
 from pipeline.spec_file import load_spec
-from pipeline.tracking import TrialRun, open_sweep
+from pipeline.tracking import open_sweep
 from pipeline.trial import RayReporter
+from pipeline.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES, tiny_spec
 

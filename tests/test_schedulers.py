@@ -9,7 +9,8 @@ from pipeline.config import ConfigError
 from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
 from pipeline.search_space import CollapseStopper, param_space, scheduler, search_algorithm
 from pipeline.spec_file import load_spec
-from pipeline.tracking import TrialRun, mark_stopped, open_sweep
+from pipeline.tracking import mark_stopped, open_sweep
+from pipeline.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 

@@ -8,7 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.run_keys import METRIC_TAG, ROLE_TAG, SWEPT_PARAM, TRIAL_ID_TAG
 from pipeline.spec_file import load_spec
-from pipeline.tracking import TrialRun, open_sweep, resolve_tracking_uri, with_retries
+from pipeline.tracking import open_sweep, resolve_tracking_uri, with_retries
+from pipeline.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES
 
