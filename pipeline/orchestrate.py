@@ -68,6 +68,13 @@ class SweepOptions:
     wait_for_resources: float = 0.0  # with address: seconds to wait for nodes when a trial does not fit
 
 
+# Set in every trial process (Ray's runtime_env): when Tune stops a trial (ASHA, PBT's pause) it reuses
+# the actor only if the trial's thread ends within TUNE_FUNCTION_THREAD_TIMEOUT_S, 2 s by default. A
+# stopped trial still uploads its checkpoint, its last system metrics and its status; on 2 busy cores
+# that took over 2 s and the next trial errored ("Trainable runner reuse requires reset_config()").
+TRIAL_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+
+
 def training_input(spec: SweepSpec) -> DatasetInput:
     """The trials' dataset as an MLflow run input, hashed once here rather than in every trial."""
     dataset = load_dataset(spec.trial.dataset)
@@ -309,7 +316,7 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     check_tracking_reachable(options)
-    ray.init(address=options.address)
+    ray.init(address=options.address, runtime_env={"env_vars": TRIAL_ENV})
     gpus = gpus_per_trial(spec, options.spec_path, options.require_gpu)
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)
