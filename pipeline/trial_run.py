@@ -124,6 +124,10 @@ class TrialRun:
         self.send("generator model", lambda: log_generator_model(self.sweep.tracking_uri, self.run_id, generator,
                                                                  latent_dim, step))
 
+    def recorded_status(self) -> str | None:
+        """The status tag the run has now: the driver's `mark_stopped` may have written it first."""
+        return with_retries(lambda: self.client.get_run(self.run_id), "read run").data.tags.get(STATUS_TAG)
+
     def stop_system_metrics(self) -> None:
         """The sampler's last samples sent; the run must still be running for them."""
         if self.monitor is not None:
@@ -132,6 +136,8 @@ class TrialRun:
 
     def finish(self, status: str, reason: str = "") -> None:
         self.stop_system_metrics()
+        if status == "stopped" and self.flush() and self.recorded_status() is not None:
+            return  # Tune ended the trial and the driver has closed its run already, naming what stopped it
         tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
         self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
         end = RunStatus.to_string(RUN_STATUS[status])
