@@ -21,7 +21,7 @@ from ray import tune
 from pipeline import metric_names as names
 from pipeline.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
 from pipeline.config import ConfigError, SweepSpec
-from pipeline.data import load_dataset
+from pipeline.data import GanDataset, load_dataset
 from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.gan import checkpoint_to_generator
 from pipeline.latent import latent_pictures
@@ -75,22 +75,20 @@ class SweepOptions:
 TRIAL_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
 
 
-def training_input(spec: SweepSpec) -> DatasetInput:
+def training_input(spec: SweepSpec, dataset: GanDataset) -> DatasetInput:
     """The trials' dataset as an MLflow run input, hashed once here rather than in every trial."""
-    dataset = load_dataset(spec.trial.dataset)
     source = spec.trial.dataset.model_dump(exclude={"name"}, exclude_none=True)
     return dataset_input(dataset.name, source, dataset.points.numpy(), dataset.labels.numpy())
 
 
-def prepare_classifiers(spec: SweepSpec) -> dict[str, TrainedClassifier]:
+def prepare_classifiers(dataset: GanDataset) -> dict[str, TrainedClassifier]:
     """Train (or load from cache) each image dataset's feature network once, in the driver."""
-    dataset = load_dataset(spec.trial.dataset)
     return {dataset.name: cached_classifier(digit_source(dataset))} if needs_classifier(dataset) else {}
 
 
-def log_real_floor(sweep: SweepRun, spec: SweepSpec, classifiers: dict[str, TrainedClassifier]) -> None:
+def log_real_floor(sweep: SweepRun, spec: SweepSpec, dataset: GanDataset,
+                   classifiers: dict[str, TrainedClassifier]) -> None:
     """The floor (real points the feature network never saw) and its spread over real sets of n."""
-    dataset = load_dataset(spec.trial.dataset)
     evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
     spread = evaluator.floor_spread()
     source = f"{spec.trial.eval.samples} {evaluator.parts.origin}"
@@ -330,10 +328,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     print(f"MLflow: {'resuming ' if options.resume else ''}{where} at {sweep.tracking_uri}", flush=True)
     failed = True
     try:
-        classifiers = prepare_classifiers(spec)
+        dataset = load_dataset(spec.trial.dataset)  # once: the classifier, the floor and the run input share it
+        classifiers = prepare_classifiers(dataset)
         if options.resume is None:
             record_results_dir(sweep, results_dir)
-            log_real_floor(sweep, spec, classifiers)
+            log_real_floor(sweep, spec, dataset, classifiers)
         start_timeout, start_retries = start_limits(options, growing)
         setup = TrialSetup(
             trial=spec.trial.model_dump(),
@@ -342,7 +341,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             cpus=r.cpus_per_worker,
             gpus=gpus,
             objectives=spec.objectives,
-            dataset_input=training_input(spec),
+            dataset_input=training_input(spec, dataset),
             mutable=tuple(spec.scheduler.mutations),
             workers=r.workers_per_trial,
             seeds=spec.search.seeds,

@@ -70,7 +70,8 @@ def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_d
     with torch.no_grad():
         samples = generator(noise)
     signature = infer_signature(noise.numpy(), samples.numpy())
-    status = MlflowClient(tracking_uri).get_run(run_id).info.status
+    client = MlflowClient(tracking_uri)
+    status = client.get_run(run_id).info.status
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)  # mlflow.pytorch logs through the fluent API only
     try:
@@ -81,7 +82,6 @@ def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_d
             )
     finally:
         mlflow.set_tracking_uri(previous)  # this process's own setting, for whatever else it logs
-    client = MlflowClient(tracking_uri)
     if status == "RUNNING":
         client.update_run(run_id, status="RUNNING")
     else:

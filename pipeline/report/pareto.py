@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import metric_names as names
-from pipeline.report.ranking import BEST, CONFIG_COLUMN, add_ranking_values, unusable
+from pipeline.report.ranking import BEST, CONFIG_COLUMN, add_ranking_values, unusable, values_to_interval
 from pipeline.run_keys import CONFIG_TAG
 
 Objectives = tuple[tuple[str, str], ...]
@@ -76,9 +76,7 @@ def configuration_objectives(trials: pd.DataFrame, histories: dict[str, pd.DataF
             continue
         row = {CONFIG_COLUMN: key, "run_id": group.iloc[0]["run_id"], "n": len(group)}
         for metric in metrics:
-            values = group[f"best.{metric}"].dropna().astype(float)
-            row[mean_column(metric)] = float(values.mean()) if len(values) else math.nan
-            row[sd_column(metric)] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            row[mean_column(metric)], row[sd_column(metric)], _, _ = values_to_interval(group[f"best.{metric}"])
         rows.append(row)
     configs = pd.DataFrame(rows, columns=columns[:-1])
     if configs.empty:
