@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from trial_overhead import CPU, pipeline_steps  # this folder's: the script's own directory is on sys.path
 
-from pipeline.config import with_values
-from pipeline.data import load_dataset
-from pipeline.gan import build_state
-from pipeline.models import Dropout
-from pipeline.spec_file import load_spec
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import build_state
+from pipeline.core.models import Dropout
+from pipeline.spec.config import with_values
+from pipeline.spec.loading import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 

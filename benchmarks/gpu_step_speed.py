@@ -25,11 +25,11 @@ from sweep_cli import SPECS  # this folder's: the script's own directory is on s
 from torch.nn.functional import interpolate
 from trial_overhead import pipeline_steps
 
-from pipeline.config import TrialConfig
-from pipeline.data import GanDataset, load_dataset
-from pipeline.gan import GanState, build_state
-from pipeline.spec_file import load_spec
-from pipeline.train import build_evaluator, evaluate_and_report
+from pipeline.core.data import GanDataset, load_dataset
+from pipeline.core.gan import GanState, build_state
+from pipeline.core.train import build_evaluator, evaluate_and_report
+from pipeline.spec.config import TrialConfig
+from pipeline.spec.loading import load_spec
 
 CUDA = torch.device("cuda")
 WORKLOADS = {  # name -> (spec, overrides): each as a user would write it in the search-space file

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import torch
 
-from pipeline.data import load_dataset
-from pipeline.gan import build_state, discriminator_step, generate, generator_step
-from pipeline.spec_file import load_spec
-from pipeline.tracking import SweepRun, open_sweep
-from pipeline.train import sample_picture
-from pipeline.trial_run import TrialRun
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import build_state, discriminator_step, generate, generator_step
+from pipeline.core.train import sample_picture
+from pipeline.spec.loading import load_spec
+from pipeline.tracking.location import SweepRun
+from pipeline.tracking.sweep_runs import open_sweep
+from pipeline.tracking.trial_run import TrialRun
 
 SPEC = "search_spaces/dropout.yaml"
 CALLS = 5

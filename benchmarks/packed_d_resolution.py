@@ -20,11 +20,11 @@ import time
 
 import torch
 
-from pipeline.config import ModelConfig, OptimizerConfig, dataset_config
-from pipeline.data import load_dataset
-from pipeline.gan import build_optimizer
-from pipeline.losses import decision_accuracy, discriminator_loss
-from pipeline.models import build_models
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import build_optimizer
+from pipeline.core.losses import decision_accuracy, discriminator_loss
+from pipeline.core.models import build_models
+from pipeline.spec.config import ModelConfig, OptimizerConfig, dataset_config
 
 CHANCE = 2 * math.log(2)  # D's loss (real + fake cross-entropy) when its logits carry nothing
 

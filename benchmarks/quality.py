@@ -8,7 +8,7 @@ benchmarks/search_efficiency.py, for issue 8); the 10 seeds run as one sweep ove
 `trial.train.seed` through `python -m pipeline.sweep` (Ray Tune, MLflow in the workdir). Each seed's
 last evaluation gives modes, high-quality fraction and reverse KL, measured as in PacGAN (Lin et al.
 2018, table 1): 2,500 samples, a sample is high quality within 3 standard deviations of its nearest
-mode, a mode is covered by high-quality samples (see pipeline/metrics/modes.py for the one
+mode, a mode is covered by high-quality samples (see pipeline/core/metrics/modes.py for the one
 difference: our reverse KL assigns every sample to its nearest mode).
 """
 
@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from search_efficiency import sweep_runs  # this folder's: the script's own directory is on sys.path
 from sweep_cli import SPECS, run_sweep, tracking_uri
 
-from pipeline import metric_names as names
+from pipeline.spec import metric_names as names
 
 SEEDS = list(range(10))
 # PacGAN's best rows (Lin et al. 2018, table 1): modes, high-quality samples, reverse KL.

@@ -30,12 +30,12 @@ from search_efficiency import sweep_runs  # this folder's: the script's own dire
 from sweep_cli import SPECS, run_sweep, tracking_uri
 from trial_overhead import BareLoop
 
-from pipeline.config import with_values
-from pipeline.data import load_dataset
-from pipeline.gan import generate
-from pipeline.metrics import Evaluator
-from pipeline.search_space import grid_points
-from pipeline.spec_file import load_spec
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import generate
+from pipeline.core.metrics import Evaluator
+from pipeline.spec.config import with_values
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import grid_points
 
 SPEC = SPECS / "ring8.yaml"
 GRID = "{optim.g.lr: {grid: [3.0e-4, 1.0e-3]}, optim.d.lr: {grid: [3.0e-4, 1.0e-3]}, model.dropout: {grid: [0.0, 0.3]}}"

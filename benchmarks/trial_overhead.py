@@ -22,10 +22,10 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from torch.nn.functional import softplus
 
-from pipeline.data import load_dataset
-from pipeline.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
-from pipeline.models import build_models
-from pipeline.spec_file import load_spec
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.core.models import build_models
+from pipeline.spec.loading import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 CPU = torch.device("cpu")

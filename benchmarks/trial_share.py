@@ -3,8 +3,8 @@ the pictures, the checkpoint (copied and written, as Tune keeps it) and the MLfl
 
     python benchmarks/trial_share.py [--steps dropout=600 ring8=2000]
 
-Runs `pipeline.train.train` on each spec's default trial with the trial's own reporter code
-(`pipeline.trial.RayReporter` logging to a real MLflow run), its checkpoint folder copied into a
+Runs `pipeline.core.train.train` on each spec's default trial with the trial's own reporter code
+(`pipeline.sweep.trial.RayReporter` logging to a real MLflow run), its checkpoint folder copied into a
 storage folder as Tune does; the evaluation's parts are timed by wrapping the functions train.py
 calls. One thread, as a trial with cpus_per_worker: 1.
 
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-import pipeline.train as train_module
-from pipeline.metrics import Evaluator
-from pipeline.spec_file import load_spec
-from pipeline.tracking import open_sweep
-from pipeline.trial import RayReporter
-from pipeline.trial_run import TrialRun
+import pipeline.core.train as train_module
+from pipeline.core.metrics import Evaluator
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.trial import RayReporter
+from pipeline.tracking.sweep_runs import open_sweep
+from pipeline.tracking.trial_run import TrialRun
 
 PARTS = ("sampling", "metrics", "pictures", "checkpoint", "logging")
 

@@ -1,104 +1,11 @@
-"""Recover metrics that never reached MLflow (a tracking server down at a trial's end) from the
-results Ray Tune wrote to disk, and log them into each trial's run.
+"""`python -m pipeline.sync`: Log what Tune's results hold and MLflow lacks.
 
-    python -m pipeline.sync ring8 --tracking-uri http://127.0.0.1:5000
-
-Every (metric, step) already in MLflow is left alone, so running it twice changes nothing.
+The command only; the code and its docstring are in pipeline.tracking.sync.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
-
-from pipeline import metric_names as names
-from pipeline.report.load import SweepNotFound, find_parent
-from pipeline.run_keys import HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
-from pipeline.tracking import SweepRun, add_sweep_arguments, resolve_tracking_uri
-from pipeline.trial_run import TrialRun
-
-BATCH = 1000  # MLflow takes at most 1000 metrics a log_batch call
-
-
-def is_pipeline_metric(key: str) -> bool:
-    return key in names.RANKABLE or key == names.CLASSIFIER_ACCURACY or key.startswith(HYPERPARAMETER_PREFIX)
-
-
-def read_results(trial_dir: Path) -> list[dict]:
-    path = trial_dir / "result.json"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def missing_metrics(client: MlflowClient, run_id: str, rows: list[dict]) -> list[Metric]:
-    logged: dict[str, set[int]] = {}
-    missing = []
-    for row in rows:
-        step = int(row[names.STEP])
-        for key, value in row.items():
-            if not is_pipeline_metric(key) or not isinstance(value, (int, float)):
-                continue
-            if key not in logged:
-                logged[key] = {m.step for m in client.get_metric_history(run_id, key)}
-            if step not in logged[key]:
-                missing.append(Metric(key, float(value), int(row.get("timestamp", time.time())) * 1000, step))
-    return missing
-
-
-def sync_trial(sweep: SweepRun, trial_dir: Path) -> int:
-    rows = [row for row in read_results(trial_dir) if names.STEP in row]
-    if not rows:
-        return 0
-    values = rows[-1]["config"][PARAMS_KEY]
-    run = TrialRun(sweep, rows[-1]["trial_id"], trial_name(values) or "trial", {}, system_metrics=False)
-    client = sweep.client()
-    missing = missing_metrics(client, run.run_id, rows)
-    for start in range(0, len(missing), BATCH):
-        client.log_batch(run.run_id, metrics=missing[start : start + BATCH])
-    return len(missing)
-
-
-def sync(name: str, tracking_uri: str, parent_run_id: str | None, results_dir: Path | None) -> int:
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        raise SweepNotFound(f"no MLflow experiment named {name!r} at {tracking_uri}")
-    parent = find_parent(client, experiment.experiment_id, parent_run_id)
-    recorded = parent.get(f"tags.{RESULTS_DIR_TAG}")  # absent on sweeps made before it was recorded
-    folder = results_dir or (Path(recorded) if isinstance(recorded, str) else None)
-    if folder is None or not folder.is_dir():
-        raise SweepNotFound(f"{folder}: no such results folder (give --results-dir)")
-    sweep = SweepRun(tracking_uri, experiment.experiment_id, parent["run_id"], name)
-    total = 0
-    for trial_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        recovered = sync_trial(sweep, trial_dir)
-        print(f"{trial_dir.name}: {recovered} metric values recovered", flush=True)
-        total += recovered
-    return total
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.sync",
-        description="Log into MLflow the metrics of a sweep that Ray Tune recorded on disk but MLflow never got.",
-    )
-    add_sweep_arguments(parser)
-    parser.add_argument("--results-dir", type=Path, default=None,
-                        help="Tune's folder of the sweep (default: the one recorded on the parent run)")
-    args = parser.parse_args(argv)
-    try:
-        total = sync(args.name, resolve_tracking_uri(args.tracking_uri), args.run_id, args.results_dir)
-    except SweepNotFound as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{total} metric values recovered in all")
-    return 0
-
+from pipeline.tracking.sync import main
 
 if __name__ == "__main__":
     sys.exit(main())

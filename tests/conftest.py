@@ -14,9 +14,9 @@ import pytest
 from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import SweepSpec
-from pipeline.run_keys import ROLE_TAG
-from pipeline.spec_file import load_spec
+from pipeline.spec.config import SweepSpec
+from pipeline.spec.loading import load_spec
+from pipeline.tracking.keys import ROLE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SPACES = ROOT / "search_spaces"

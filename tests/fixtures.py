@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.config import dataset_config
-from pipeline.data import load_dataset
+from pipeline.core.data import load_dataset
+from pipeline.spec.config import dataset_config
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from pipeline.capacity import TrialDemand, demand_keys, fits, local_nodes, trials_at_once, unmet_demand
+from pipeline.sweep.capacity import TrialDemand, demand_keys, fits, local_nodes, trials_at_once, unmet_demand
 
 from .conftest import SEARCH_SPACES
 

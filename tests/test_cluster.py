@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from pipeline import metric_names as names
-from pipeline.run_keys import NODE_TAG, STATUS_TAG
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import NODE_TAG, STATUS_TAG
 
 from .conftest import ROOT, SEARCH_SPACES, created_store, free_port, kill_session
 

@@ -10,7 +10,7 @@ import jsonschema
 import ray
 import yaml
 
-from pipeline.sweep import main as sweep_main
+from pipeline.sweep.cli import main as sweep_main
 
 from .conftest import ROOT
 

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from pipeline.config import ConfigError, with_values
-from pipeline.spec_file import load_spec
+from pipeline.spec.config import ConfigError, with_values
+from pipeline.spec.loading import load_spec
 
 from .conftest import ROOT, SEARCH_SPACES
 

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from pipeline.config import ModelConfig, dataset_config
-from pipeline.data import BatchSampler, load_dataset
-from pipeline.data.mixtures import GRID25_STD, RING8_STD
-from pipeline.models import Dropout, Maxout, build_models
+from pipeline.core.data import BatchSampler, load_dataset
+from pipeline.core.data.mixtures import GRID25_STD, RING8_STD
+from pipeline.core.models import Dropout, Maxout, build_models
+from pipeline.spec.config import ModelConfig, dataset_config
 
 
 @pytest.mark.parametrize(

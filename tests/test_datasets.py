@@ -5,9 +5,9 @@ import gzip
 import pytest
 import torch
 
-from pipeline.config import dataset_config
-from pipeline.data import DatasetError, load_dataset
-from pipeline.metrics.split import digit_split
+from pipeline.core.data import DatasetError, load_dataset
+from pipeline.core.metrics.split import digit_split
+from pipeline.spec.config import dataset_config
 
 from .fixtures import write_csv, write_image_folder, write_mnist_idx
 
@@ -116,7 +116,7 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
 
 def test_each_dataset_says_its_feature_space_as_its_config_does(tmp_path):
     """The capability lives on the dataset (config class and loaded data), not in lists of names."""
-    from pipeline.config import DATASET_CONFIGS
+    from pipeline.spec.config import DATASET_CONFIGS
 
     fields = {
         "mnist": {"path": str(write_mnist_idx(tmp_path / "mnist", count=100))},

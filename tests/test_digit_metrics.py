@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pipeline import metric_names as names
-from pipeline.config import dataset_config
-from pipeline.data import load_dataset
-from pipeline.metrics import Evaluator
-from pipeline.metrics.classifier import cached_classifier, classifier_accuracy, classifier_path
-from pipeline.metrics.split import digit_split
+from pipeline.core.data import load_dataset
+from pipeline.core.metrics import Evaluator
+from pipeline.core.metrics.classifier import cached_classifier, classifier_accuracy, classifier_path
+from pipeline.core.metrics.split import digit_split
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import dataset_config
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import metric_names as names
-from pipeline.config import dataset_config
-from pipeline.data import load_dataset
-from pipeline.data.mixtures import RING8_STD, mixture, ring8_centres
-from pipeline.evaluate import main
-from pipeline.train import train
+from pipeline.core.data import load_dataset
+from pipeline.core.data.mixtures import RING8_STD, mixture, ring8_centres
+from pipeline.core.evaluate import main
+from pipeline.core.train import train
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import dataset_config
 
 from .conftest import tiny_spec
 
@@ -48,7 +48,7 @@ def test_one_digit_class_as_uint8_images_covers_one_mode(tmp_path, capsys):
 
 def test_floor_beside_real_digits_the_classifier_never_saw(tmp_path, capsys):
     """What a user does to see whether a floor is reachable: real unseen digits, scored with --floor."""
-    from pipeline.metrics.split import digit_split
+    from pipeline.core.metrics.split import digit_split
 
     unseen = digit_split(load_dataset(dataset_config("mnist5k"))).accuracy.points  # 500 digits
     path = tmp_path / "unseen.npy"

@@ -5,10 +5,10 @@ network saved the way pytorch-fid's weights file is (a plain state dict)."""
 import pytest
 import torch
 
-from pipeline.config import ConfigError
-from pipeline.metrics.inception import FEATURE_DIM, FIDInception, inception_features, load_fid_inception
-from pipeline.spec_file import load_spec
-from pipeline.train import train
+from pipeline.core.metrics.inception import FEATURE_DIM, FIDInception, inception_features, load_fid_inception
+from pipeline.core.train import train
+from pipeline.spec.config import ConfigError
+from pipeline.spec.loading import load_spec
 
 from .conftest import SEARCH_SPACES
 from .fixtures import write_image_folder

@@ -7,13 +7,13 @@ import pytest
 import scipy.linalg
 import torch
 
-from pipeline import metric_names as names
-from pipeline.config import dataset_config
-from pipeline.data import load_dataset
-from pipeline.data.mixtures import RING8_STD, mixture, ring8_centres
-from pipeline.metrics import Evaluator
-from pipeline.metrics.classifier import DigitClassifier, classify
-from pipeline.metrics.fid import features_to_statistics, statistics_to_fid
+from pipeline.core.data import load_dataset
+from pipeline.core.data.mixtures import RING8_STD, mixture, ring8_centres
+from pipeline.core.metrics import Evaluator
+from pipeline.core.metrics.classifier import DigitClassifier, classify
+from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import dataset_config
 
 
 def scipy_fid(mu1, s1, mu2, s2):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import metric_names as names
-from pipeline.metrics.class_score import probabilities_to_class_score
-from pipeline.metrics.kid import features_to_kid, polynomial_mmd2_unbiased
-from pipeline.metrics.manifold import DC_K, PR_K, features_to_prdc
+from pipeline.core.metrics.class_score import probabilities_to_class_score
+from pipeline.core.metrics.kid import features_to_kid, polynomial_mmd2_unbiased
+from pipeline.core.metrics.manifold import DC_K, PR_K, features_to_prdc
+from pipeline.spec import metric_names as names
 
 
 def kernel(a, b):

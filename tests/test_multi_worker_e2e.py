@@ -15,9 +15,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.run_keys import STATUS_TAG
-from pipeline.tracking import CHECKPOINT_ARTIFACT
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import STATUS_TAG
+from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT
 
 from .conftest import SEARCH_SPACES, created_store
 

@@ -9,16 +9,16 @@ import pandas as pd
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.data import load_dataset
-from pipeline.gan import build_state, state_to_checkpoint
-from pipeline.orchestrate import register_best_trial, stopped_by
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import build_state, state_to_checkpoint
 from pipeline.report.load import load_sweep
 from pipeline.report.render import render_html
-from pipeline.spec_file import load_spec
-from pipeline.tracking import open_sweep
-from pipeline.trial import RayReporter
-from pipeline.trial_run import TrialRun
+from pipeline.spec import metric_names as names
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.driver import register_best_trial, stopped_by
+from pipeline.sweep.trial import RayReporter
+from pipeline.tracking.sweep_runs import open_sweep
+from pipeline.tracking.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES, tiny_spec
 

@@ -11,11 +11,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from pipeline import metric_names as names
-from pipeline.data import load_dataset
-from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step, real_batch
-from pipeline.parallel import DataParallel
-from pipeline.train import train
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.core.parallel import DataParallel
+from pipeline.core.train import train
+from pipeline.spec import metric_names as names
 from tests.conftest import free_port, tiny_spec
 
 WORLD = 2

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import metric_names as names
 from pipeline.report.pareto import configuration_objectives, non_dominated
-from pipeline.run_keys import CONFIG_TAG, OBJECTIVES_TAG, ROLE_TAG, STATUS_TAG
-from pipeline.search_space import ParetoSearch, Replicates, param_space, search_algorithm
-from pipeline.spec_file import load_spec
+from pipeline.spec import metric_names as names
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import ParetoSearch, Replicates, param_space, search_algorithm
+from pipeline.tracking.keys import CONFIG_TAG, OBJECTIVES_TAG, ROLE_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 

@@ -9,11 +9,11 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-from pipeline import metric_names as names
 from pipeline.report.ranking import rank_configurations, t_critical, values_to_interval, verdict
-from pipeline.run_keys import CONFIG_TAG, REPLICATE_TAG
-from pipeline.search_space import PARAMS_KEY, REPLICATE_KEY, Replicates, param_space, tune_num_samples
-from pipeline.spec_file import load_spec
+from pipeline.spec import metric_names as names
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import PARAMS_KEY, REPLICATE_KEY, Replicates, param_space, tune_num_samples
+from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from pipeline.run_keys import REASON_TAG, ROLE_TAG, ROLE_TRIAL, STATUS_TAG
+from pipeline.tracking.keys import REASON_TAG, ROLE_TAG, ROLE_TRIAL, STATUS_TAG
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

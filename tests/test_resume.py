@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from pipeline import metric_names as names
-from pipeline.run_keys import STATUS_TAG
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import STATUS_TAG
 
 from .conftest import SEARCH_SPACES, created_store, kill_session, trial_runs
 

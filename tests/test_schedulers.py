@@ -4,13 +4,13 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.config import ConfigError
-from pipeline.run_keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
-from pipeline.search_space import CollapseStopper, param_space, scheduler, search_algorithm
-from pipeline.spec_file import load_spec
-from pipeline.tracking import mark_stopped, open_sweep
-from pipeline.trial_run import TrialRun
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import ConfigError
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import CollapseStopper, param_space, scheduler, search_algorithm
+from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
+from pipeline.tracking.sweep_runs import mark_stopped, open_sweep
+from pipeline.tracking.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 

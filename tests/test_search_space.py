@@ -5,8 +5,8 @@ import sys
 
 from ray.tune.search import BasicVariantGenerator
 
-from pipeline.search_space import PARAMS_KEY, grid_points, param_space, search_algorithm, trial_name
-from pipeline.spec_file import load_spec
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import PARAMS_KEY, grid_points, param_space, search_algorithm, trial_name
 
 from .conftest import ROOT, SEARCH_SPACES
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pipeline.config import with_values
-from pipeline.search_space import grid_points
-from pipeline.train import train
+from pipeline.core.train import train
+from pipeline.spec.config import with_values
+from pipeline.sweep.space import grid_points
 
 from .conftest import SEARCH_SPACES, tiny_spec
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.run_keys import ROLE_TAG, STATUS_TAG
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import ROLE_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES
 

@@ -9,11 +9,11 @@ import mlflow.pytorch
 import pytest
 import torch
 
-from pipeline import metric_names as names
-from pipeline.config import dataset_config
-from pipeline.data import load_dataset
-from pipeline.run_keys import REASON_TAG, STATUS_TAG
-from pipeline.run_outputs import content_digest
+from pipeline.core.data import load_dataset
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import dataset_config
+from pipeline.tracking.keys import REASON_TAG, STATUS_TAG
+from pipeline.tracking.outputs import content_digest
 
 from .conftest import run_sweep, trial_runs
 from .fixtures import write_mnist_idx

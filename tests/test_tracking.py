@@ -6,10 +6,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.run_keys import METRIC_TAG, ROLE_TAG, SWEPT_PARAM, TRIAL_ID_TAG
-from pipeline.spec_file import load_spec
-from pipeline.tracking import open_sweep, resolve_tracking_uri, with_retries
-from pipeline.trial_run import TrialRun
+from pipeline.spec.loading import load_spec
+from pipeline.tracking.keys import METRIC_TAG, ROLE_TAG, SWEPT_PARAM, TRIAL_ID_TAG
+from pipeline.tracking.location import resolve_tracking_uri, with_retries
+from pipeline.tracking.sweep_runs import open_sweep
+from pipeline.tracking.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES
 
@@ -45,7 +46,7 @@ def test_trial_run_is_named_nested_and_found_again(sweep):
 
 
 def test_retries_back_off_then_give_up(monkeypatch):
-    monkeypatch.setattr("pipeline.tracking.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("pipeline.tracking.sweep_runs.time.sleep", lambda seconds: None)
     attempts = []
 
     def flaky():

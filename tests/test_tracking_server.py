@@ -10,9 +10,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.evaluate import main as evaluate_main
-from pipeline.run_keys import ROLE_TAG, STATUS_TAG
+from pipeline.core.evaluate import main as evaluate_main
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import ROLE_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, free_port, trial_runs
 

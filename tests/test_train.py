@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from pipeline import metric_names as names
-from pipeline.train import Diverged, losses_to_metrics, train
+from pipeline.core.train import Diverged, losses_to_metrics, train
+from pipeline.spec import metric_names as names
 
 from .conftest import tiny_spec
 
@@ -57,8 +57,8 @@ def test_non_finite_losses_raise_diverged():
 
 
 def test_g_ema_is_the_warmed_up_moving_average_of_g_and_what_is_sampled():
-    from pipeline.data import load_dataset
-    from pipeline.gan import build_state, checkpoint_to_generator, generator_step, state_to_checkpoint
+    from pipeline.core.data import load_dataset
+    from pipeline.core.gan import build_state, checkpoint_to_generator, generator_step, state_to_checkpoint
 
     decay = 0.9
     trial = tiny_spec("ring8", f"trial.train.g_ema={decay}").trial
@@ -82,8 +82,8 @@ def test_g_ema_is_the_warmed_up_moving_average_of_g_and_what_is_sampled():
 
 def test_evaluations_score_the_average_that_checkpoint_readers_sample(tmp_path):
     """With g_ema on, a trial's reported metrics are those of its checkpoint's generator (the average)."""
-    from pipeline.data import load_dataset
-    from pipeline.evaluate import checkpoint_to_points, evaluate_points
+    from pipeline.core.data import load_dataset
+    from pipeline.core.evaluate import checkpoint_to_points, evaluate_points
 
     spec = tiny_spec("ring8", "trial.train.g_ema=0.9", "trial.eval.samples=500")
     collected = Collect()

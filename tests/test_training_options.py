@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from pipeline.config import with_values
-from pipeline.data import load_dataset
-from pipeline.gan import advance_schedules, build_state, discriminator_step, generator_step
-from pipeline.spec_file import load_spec
-from pipeline.train import Diverged, train
+from pipeline.core.data import load_dataset
+from pipeline.core.gan import advance_schedules, build_state, discriminator_step, generator_step
+from pipeline.core.train import Diverged, train
+from pipeline.spec.config import with_values
+from pipeline.spec.loading import load_spec
 
 from .conftest import SEARCH_SPACES, tiny_spec
 
@@ -98,7 +98,7 @@ def test_frozen_pretrained_discriminator_does_not_change(tmp_path):
 
 def test_r1_penalty_is_the_squared_gradient_norm_per_pack():
     """A linear D has the gradient w everywhere: the penalty is ||w||^2, whatever the batch or packing."""
-    from pipeline.losses import r1_penalty
+    from pipeline.core.losses import r1_penalty
 
     for pack in (1, 2):
         linear = torch.nn.Linear(2 * pack, 1)
@@ -166,7 +166,7 @@ def test_tabular_trial_trains_and_pictures_in_original_units(tmp_path):
 
 def test_restore_takes_the_configs_learning_rates_and_dropout():
     """PBT restores a trial from another's checkpoint with mutated values: the values must win."""
-    from pipeline.gan import apply_hyperparameters, load_checkpoint, state_to_checkpoint
+    from pipeline.core.gan import apply_hyperparameters, load_checkpoint, state_to_checkpoint
 
     donor_trial = ring8_trial(**{"optim.g.lr_decay": "linear", "train.steps": 10, "train.eval_every": 10})
     donor = take_steps(donor_trial, steps=5)

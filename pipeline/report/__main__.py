@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.report.load import SweepNotFound
 from pipeline.report.render import write_report
-from pipeline.tracking import add_sweep_arguments, resolve_tracking_uri
+from pipeline.tracking.location import SweepNotFound, add_sweep_arguments, resolve_tracking_uri
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,25 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
-from pipeline import metric_names as names
-from pipeline.errors import UserError
-from pipeline.run_keys import (
-    FLOOR_PREFIX,
-    FLOOR_SD_PREFIX,
-    FLOOR_SOURCE_PARAM,
-    FLOOR_SPREAD_PARAM,
-    LATENT_FOLDER,
-    METRIC_TAG,
-    MODE_TAG,
-    OBJECTIVES_TAG,
-    ROLE_PARENT,
-    ROLE_TAG,
-    SWEPT_PARAM,
-)
+from pipeline.spec import metric_names as names
+from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
+from pipeline.tracking.keys import LATENT_FOLDER, METRIC_TAG, MODE_TAG, OBJECTIVES_TAG, SWEPT_PARAM
+from pipeline.tracking.location import SweepNotFound, find_parent, search
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
 HISTORY_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.LOSS_D, names.LOSS_G,
@@ -43,8 +31,6 @@ STRIP_FRAMES = 8  # sample grids per trial in its progression strip: evenly over
 IMAGE_NAME = re.compile(r"^(?P<key>.+?)[+%]step[+%](?P<step>\d+)[+%]timestamp[+%]\d+[+%][0-9a-f-]+\.png$")
 
 
-class SweepNotFound(UserError, LookupError):
-    """No experiment or no sweep run matches what the user asked for."""
 
 
 @dataclass
@@ -72,41 +58,10 @@ class SweepData:
     latent: dict[str, bytes] = field(default_factory=dict)  # 'plane', 'interpolation' -> PNG of the best trial
 
 
-def runs_to_frame(runs: list[Run]) -> pd.DataFrame:
-    """MLflow runs as rows, columns named as mlflow.search_runs names them."""
-    rows = []
-    for run in runs:
-        row = {
-            "run_id": run.info.run_id,
-            "run_name": run.info.run_name,
-            "status": run.info.status,
-            "start_time": run.info.start_time,
-        }
-        row.update({f"params.{k}": v for k, v in run.data.params.items()})
-        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["run_id", "run_name", "status", "start_time"])
 
 
-def search(client: MlflowClient, experiment_id: str, filter_string: str) -> pd.DataFrame:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string, max_results=1000, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs_to_frame(runs)
 
 
-def find_parent(client: MlflowClient, experiment_id: str, parent_run_id: str | None) -> pd.Series:
-    parents = search(client, experiment_id, f"tags.`{ROLE_TAG}` = '{ROLE_PARENT}'")
-    if parent_run_id is not None:
-        parents = parents[parents["run_id"] == parent_run_id]
-    if parents.empty:
-        which = f"run {parent_run_id}" if parent_run_id else "run"
-        raise SweepNotFound(f"no sweep {which} in experiment {experiment_id}")
-    return parents.sort_values("start_time", ascending=False).iloc[0]
 
 
 def image_steps(client: MlflowClient, run_id: str) -> dict[str, dict[int, str]]:

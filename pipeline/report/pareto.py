@@ -17,9 +17,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline import metric_names as names
 from pipeline.report.ranking import BEST, CONFIG_COLUMN, add_ranking_values, unusable, values_to_interval
-from pipeline.run_keys import CONFIG_TAG
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import CONFIG_TAG
 
 Objectives = tuple[tuple[str, str], ...]
 

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from pipeline import metric_names as names
+from pipeline.spec import metric_names as names
 
 DPI = 90
 LOG_SPAN = 100  # a positive range this wide (max / min) is drawn and modelled on a log scale

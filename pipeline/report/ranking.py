@@ -16,9 +16,10 @@ import math
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from pipeline import metric_names as names
-from pipeline.report.load import metric_history, search
-from pipeline.run_keys import CONFIG_TAG, STATUS_TAG
+from pipeline.report.load import metric_history
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import CONFIG_TAG, STATUS_TAG
+from pipeline.tracking.location import search
 
 BEST, BEST_STEP, FINAL = "best", "best_step", "final"  # columns added to the trials for ranking
 CONFIG_COLUMN = "config_id"

@@ -19,7 +19,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline import metric_names as names
 from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
@@ -35,7 +34,8 @@ from pipeline.report.ranking import (
     trial_status,
     verdict,
 )
-from pipeline.run_keys import CONFIG_TAG, REASON_TAG
+from pipeline.spec import metric_names as names
+from pipeline.tracking.keys import CONFIG_TAG, REASON_TAG
 
 # Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,

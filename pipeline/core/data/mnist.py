@@ -1,0 +1,80 @@
+"""Full MNIST from IDX files (plain or .gz), as distributed by LeCun et al. or laid out by torchvision.
+
+    mnist(path="data/mnist", split="train")      # 60,000 digits; split="test": 10,000
+
+The train split carries the test split, when the folder has it, as `unseen`: the digits the feature
+classifier leaves for its accuracy and the evaluation's real-data floor.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.core.data.base import DatasetError, GanDataset
+from pipeline.spec.feature_spaces import DIGITS
+
+STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+UBYTE = 0x08  # the IDX type code of unsigned bytes, the only one MNIST uses
+
+
+def find_idx(folder: Path, stem: str) -> Path:
+    """`stem` or `stem.gz` in the folder itself or torchvision's MNIST/raw below it."""
+    candidates = [where / name for where in (folder, folder / "MNIST" / "raw") for name in (stem, stem + ".gz")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(f"{folder}: no {stem}[.gz] here or in MNIST/raw")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file as a uint8 array of its declared shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as file:
+            raw = file.read()
+    except (OSError, EOFError) as err:
+        raise DatasetError(f"{path}: cannot read ({err})") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != UBYTE:
+        raise DatasetError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
+    dims = raw[3]
+    header = 4 + 4 * dims
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    if len(raw) != header + int(np.prod(shape)):
+        raise DatasetError(f"{path}: header says shape {shape}, but the file holds {len(raw) - header} bytes of data")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def mnist(path: str, split: str = "train") -> GanDataset:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder (dataset.path of mnist)")
+    digits = read_split(folder, split)
+    if split == "train" and has_split(folder, "test"):
+        return replace(digits, unseen=read_split(folder, "test"))
+    return digits
+
+
+def has_split(folder: Path, split: str) -> bool:
+    try:
+        for stem in STEMS[split]:
+            find_idx(folder, stem)
+    except DatasetError:
+        return False
+    return True
+
+
+def read_split(folder: Path, split: str) -> GanDataset:
+    image_stem, label_stem = STEMS[split]
+    images, labels = read_idx(find_idx(folder, image_stem)), read_idx(find_idx(folder, label_stem))
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):
+        raise DatasetError(f"{folder}: expected N x 28 x 28 images and N labels, got {images.shape} and {labels.shape}")
+    points = torch.from_numpy(images.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
+    return GanDataset("mnist", points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=DIGITS)

@@ -1,0 +1,410 @@
+"""The search-space file's schema: typed, strict pydantic models with the defaults of every key.
+
+    from pipeline.spec.loading import load_spec   # reads a file into these models
+    spec = load_spec("search_spaces/dropout.yaml", ["trial.train.steps=200"])
+
+An unknown key, a wrong type or an impossible range is a pydantic error that `pipeline.spec.loading`
+turns into `ConfigError`, naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+
+from pipeline.errors import UserError
+from pipeline.spec import metric_names
+from pipeline.spec.feature_spaces import COORDINATES, DIGITS, INCEPTION, STACKED_DIGITS
+
+MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
+
+
+class ConfigError(UserError, ValueError):
+    """A problem in a search-space file, located by file and dotted key."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.message = source, key, message
+        super().__init__(f"{source}: {key}: {message}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def absolute_path(value: str | None) -> str | None:
+    """Relative paths are taken from the working directory, then made absolute: Ray runs trials elsewhere."""
+    return None if value is None else str(Path(value).expanduser().resolve())
+
+
+# Each dataset config says what its data is: images (for dcgan) and its feature space (evaluator.py);
+# its loader (data/) builds a GanDataset with the same feature space (tests/test_datasets.py checks).
+class Ring8Config(Strict):
+    name: Literal["ring8"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
+
+
+class Grid25Config(Strict):
+    name: Literal["grid25"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
+
+
+class Mnist5kConfig(Strict):
+    name: Literal["mnist5k"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = DIGITS
+
+
+class MnistConfig(Strict):
+    """Full MNIST from IDX files (gz or raw), in `path` or torchvision's `path/MNIST/raw`."""
+
+    name: Literal["mnist"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = DIGITS
+    path: str
+    split: Literal["train", "test"] = "train"
+    _absolute = field_validator("path")(absolute_path)
+
+
+class StackedMnistConfig(Strict):
+    """Three random digits as the channels of one image: 1000 modes (VEEGAN, PacGAN)."""
+
+    name: Literal["stacked_mnist"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = STACKED_DIGITS
+    source: Literal["mnist5k", "mnist"] = "mnist5k"
+    path: str | None = None  # IDX folder, for source: mnist
+    split: Literal["train", "test"] = "train"
+    points: int = Field(25_600, ge=100)  # PacGAN evaluates on 26k samples; 25.6k stacks keep memory small
+    seed: int = 0  # which digits are stacked
+    _absolute = field_validator("path")(absolute_path)
+
+    @model_validator(mode="after")
+    def _path_for_mnist(self) -> StackedMnistConfig:
+        if self.source == "mnist" and self.path is None:
+            raise ValueError("source: mnist needs path: the folder of MNIST IDX files")
+        return self
+
+
+class ImageFolderConfig(Strict):
+    """Every image under `path` (CelebA, say), resized and centre-cropped to image_size."""
+
+    name: Literal["image_folder"]
+    images: ClassVar[bool] = True
+    feature_space: ClassVar[str] = INCEPTION
+    path: str
+    image_size: Literal[28, 32, 64] = 64  # the sizes dcgan is built for
+    channels: Literal[1, 3] = 3
+    limit: int | None = Field(None, ge=1)  # the first `limit` files in sorted order
+    _absolute = field_validator("path")(absolute_path)
+
+
+class TabularConfig(Strict):
+    """A CSV of numeric columns, standardized for training; samples map back to the original units."""
+
+    name: Literal["tabular"]
+    images: ClassVar[bool] = False
+    feature_space: ClassVar[str] = COORDINATES
+    path: str
+    _absolute = field_validator("path")(absolute_path)
+
+
+DatasetConfig = Annotated[
+    Ring8Config | Grid25Config | Mnist5kConfig | MnistConfig | StackedMnistConfig | ImageFolderConfig | TabularConfig,
+    Field(discriminator="name"),
+]
+DATASET_CONFIGS = (Ring8Config, Grid25Config, Mnist5kConfig, MnistConfig, StackedMnistConfig, ImageFolderConfig,
+                   TabularConfig)
+DATASET_NAMES = tuple(get_args(c.model_fields["name"].annotation)[0] for c in DATASET_CONFIGS)
+_DATASET_ADAPTER = TypeAdapter(DatasetConfig)
+
+
+def dataset_config(name: str, **fields: Any) -> DatasetConfig:
+    """A dataset config from its name and fields: dataset_config("mnist", path="data/mnist")."""
+    return _DATASET_ADAPTER.validate_python({"name": name, **fields})
+
+
+class ModelConfig(Strict):
+    name: Literal["mlp", "dcgan"]
+    latent_dim: int = Field(64, ge=1)  # DCGAN-paper scale is 100; 64 trains as well at 28x28
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # in D only: the knob the dropout study sweeps
+    width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the last G layer
+    layers: int = Field(3, ge=1)  # mlp hidden layers (PacGAN's 2D nets use 3-4); dcgan ignores it
+    # D's own size where it should differ from G's (PacGAN's 2D nets: G 4 x 400, D 3 x 200); None: as G
+    d_width: int | None = Field(None, ge=1)
+    d_layers: int | None = Field(None, ge=1)  # mlp only, as layers
+    d_maxout: int = Field(1, ge=1)  # mlp D: maxout units of this many pieces (PacGAN's 2D D: 5); 1: LeakyReLU
+    minibatch_std: bool = False  # D sees the batch's feature spread (Karras et al. 2018), against collapse
+    pack: int = Field(1, ge=1)  # PacGAN: D judges `pack` samples at once; 1 is a plain GAN
+    # mlp D: its first layers read each sample of a pack alone (shared weights) before the pack is
+    # joined; 0 joins at the input, as PacGAN, where grid25's modes stayed unresolved for 12000 steps
+    # (benchmarks/RESULTS.md) and 2 layers resolved them as fast as an unpacked D
+    pack_encoder_layers: int = Field(0, ge=0)
+    spectral_norm: bool = False  # on every D layer with weights (Miyato et al. 2018)
+    d_init: str | None = None  # a pipeline checkpoint whose discriminator D starts from
+    d_frozen: bool = False  # D is not trained: with d_init, a fixed pretrained critic
+    _absolute = field_validator("d_init")(absolute_path)
+
+    @model_validator(mode="after")
+    def _maxout_is_mlp(self) -> ModelConfig:
+        if self.d_maxout > 1 and self.name != "mlp":  # a conv D has no maxout units to give
+            raise ValueError(f"d_maxout {self.d_maxout} needs name: mlp, not {self.name}")
+        return self
+
+    @model_validator(mode="after")
+    def _pack_is_joined_inside_d(self) -> ModelConfig:
+        if self.pack_encoder_layers and self.name != "mlp":
+            raise ValueError(f"pack_encoder_layers {self.pack_encoder_layers} needs name: mlp, not {self.name}")
+        d_layers = self.d_layers or self.layers
+        if self.pack_encoder_layers >= d_layers:  # the pack must be joined before D's last hidden layer ends
+            raise ValueError(f"pack_encoder_layers {self.pack_encoder_layers} must be under D's {d_layers} layers")
+        return self
+
+
+class OptimizerConfig(Strict):
+    name: Literal["adam", "adamw", "rmsprop", "sgd"]
+    lr: float = Field(gt=0.0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)  # adam(w): 0.5 as in DCGAN, since 0.9 oscillates with GANs
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)  # adam(w): the usual default
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop; 0 keeps them plain
+    nesterov: bool = False  # sgd with momentum > 0 only
+    weight_decay: float = Field(0.0, ge=0.0)  # adamw's decoupled decay; torch's own default (0.01) is not implied
+    lr_decay: Literal["none", "linear", "cosine"] = "none"  # to 0 at the last step
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs name: sgd and momentum > 0")
+        return self
+
+
+class OptimConfig(Strict):
+    g: OptimizerConfig
+    d: OptimizerConfig
+
+
+class TrainConfig(Strict):
+    steps: int = Field(ge=1)  # generator updates
+    batch_size: int = Field(64, ge=2)  # BatchNorm needs at least 2
+    d_steps: int = Field(1, ge=1)  # discriminator updates per generator update, as in Goodfellow 2014
+    eval_every: int = Field(ge=1)
+    seed: int = 0
+    loss: Literal["ns", "minimax", "hinge", "lsgan", "wgan-gp"] = "ns"  # ns: non-saturating, the default
+    gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp's gradient penalty, 10 as in Gulrajani et al.
+    # gamma of R1 (Mescheder et al. 2018): gamma/2 * ||grad D||^2 at real data, any loss; 0 leaves it off
+    r1_weight: float = Field(0.0, ge=0.0)
+    # decay of a moving average of G's weights, sampled in G's place by evaluations, the report and
+    # checkpoint readers (Yazici et al. 2019: averaged GANs are sharper); 0 leaves it off; 0.99-0.999 usual
+    g_ema: float = Field(0.0, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)  # one-sided: D's real target is 1 - this
+    grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm for G and D; None: no clipping
+    bf16: bool = False  # autocast to bfloat16 on GPU (ignored on CPU)
+    compile: bool = False  # torch.compile both networks
+
+    @model_validator(mode="after")
+    def _eval_within_run(self) -> TrainConfig:
+        if self.eval_every > self.steps:
+            raise ValueError(f"eval_every ({self.eval_every}) exceeds steps ({self.steps})")
+        return self
+
+
+class EvalConfig(Strict):
+    # FID is biased by n, so every trial of a sweep evaluates the same number of samples.
+    samples: int = Field(2000, ge=10)
+    inception_weights: str | None = None  # image_folder: local FID Inception weights (pytorch-fid's .pth)
+    _absolute = field_validator("inception_weights")(absolute_path)
+
+
+class TrialConfig(Strict):
+    dataset: DatasetConfig
+    model: ModelConfig
+    optim: OptimConfig
+    train: TrainConfig
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _model_fits_data(self) -> TrialConfig:
+        if self.model.name == "dcgan" and not self.dataset.images:
+            raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
+        if self.train.batch_size % self.model.pack:
+            raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
+        if self.dataset.feature_space == INCEPTION and self.eval.inception_weights is None:
+            raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights "
+                             "to a local weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
+        if self.model.d_frozen and self.model.d_init is None:
+            raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
+        if self.model.d_frozen and self.train.r1_weight > 0:
+            raise ValueError("train.r1_weight penalizes D's gradient, but model.d_frozen keeps D fixed")
+        return self
+
+
+class ParameterSpec(Strict):
+    """One swept parameter: exactly one way of drawing its values."""
+
+    grid: list[Any] | None = None
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    log_uniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ParameterSpec:
+        given = [k for k, v in self if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(SAMPLERS)}; got {given or 'none'}")
+        kind, values = given[0], getattr(self, given[0])
+        if kind in ("grid", "choice") and not values:
+            raise ValueError(f"{kind} needs at least one value")
+        if kind in ("uniform", "log_uniform", "randint") and not values[0] < values[1]:
+            raise ValueError(f"{kind} needs [low, high] with low < high, got {list(values)}")
+        if kind == "log_uniform" and values[0] <= 0:
+            raise ValueError(f"log_uniform needs a positive low bound, got {values[0]}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in self if v is not None)
+
+    @property
+    def values(self) -> Any:
+        return getattr(self, self.kind)
+
+    def candidates(self) -> list[Any]:
+        """Values that bound what this parameter can take: all of a list, the ends of a range."""
+        return list(self.values)
+
+
+SAMPLERS = tuple(ParameterSpec.model_fields)
+
+
+class SearchConfig(Strict):
+    algorithm: Literal["grid", "random", "optuna"] = "grid"  # optuna: Tree-structured Parzen Estimator
+    num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random and optuna: trials drawn
+    max_concurrent: int = Field(4, ge=1)  # trials running at once (Ray also caps it by resources)
+    seed: int | None = None  # random and optuna: same seed, same trials
+    # optuna: trials drawn at random before TPE models the results; Optuna's own default, which
+    # leaves TPE little to do in the 12-24 trials of a small sweep
+    startup_trials: int = Field(10, ge=1)
+    # training seeds per sampled configuration (train.seed + 0..seeds-1), each its own trial: a ranking
+    # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval
+    seeds: int = Field(1, ge=1)
+    stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
+    min_modes: int | None = Field(None, ge=1)  # rank (and register) only trials covering this many modes first
+
+
+PBT_MUTABLE = ("optim.g.lr", "optim.d.lr", "model.dropout")  # what a running trial can take on in place
+
+
+class SchedulerConfig(Strict):
+    name: Literal["fifo", "asha", "pbt"] = "fifo"
+    grace_period: int = Field(2, ge=1)  # asha: evaluations every trial gets before it can be stopped
+    reduction_factor: float = Field(3.0, gt=1.0)  # asha: keep the best 1/reduction_factor at each rung
+    perturbation_interval: int = Field(2, ge=1)  # pbt: evaluations between exploit/explore rounds
+    quantile_fraction: float = Field(0.25, gt=0.0, le=0.5)  # pbt: bottom share copies the top share
+    resample_probability: float = Field(0.25, ge=0.0, le=1.0)  # pbt: redraw instead of scaling by 0.8/1.2
+    mutations: dict[str, ParameterSpec] = {}  # pbt: which keys to mutate, and from what distribution
+
+    @model_validator(mode="after")
+    def _mutations_for_pbt(self) -> SchedulerConfig:
+        if self.name == "pbt" and not self.mutations:
+            raise ValueError(f"pbt needs mutations: one or more of {', '.join(PBT_MUTABLE)}")
+        if self.name != "pbt" and self.mutations:
+            raise ValueError("mutations are for the pbt scheduler only")
+        for key in self.mutations:
+            if key not in PBT_MUTABLE:
+                raise ValueError(f"pbt can mutate {', '.join(PBT_MUTABLE)} in a running trial, not {key}")
+        return self
+
+
+class ResourcesConfig(Strict):
+    # > 1: data-parallel over a Ray Train TorchTrainer (gloo on CPU, nccl on GPU); train.batch_size is global
+    workers_per_trial: int = Field(1, ge=1)
+    gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+    max_failures: int = Field(2, ge=0)  # restarts of a failed trial (a lost node, a killed worker) from its checkpoint
+    # a finished trial's process runs the next trial: no new process importing torch and MLflow (~10 s a trial)
+    reuse_actors: bool = True
+
+
+Mode = Literal["min", "max"]
+
+
+class SweepSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # one metric, or a list of them (multi-objective: the report draws their Pareto front, optuna
+    # searches all of them); the first ranks the leaderboard, stops trials early and picks the model
+    metric: MetricName | list[MetricName]  # type: ignore[valid-type]
+    mode: Mode | list[Mode]
+    trial: TrialConfig
+    parameters: dict[str, ParameterSpec] = {}
+    search: SearchConfig = SearchConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metrics(cls, metric: object) -> object:
+        """One clear message for an unknown name (the union's own errors list both of its forms)."""
+        for name in metric if isinstance(metric, list) else [metric]:
+            if isinstance(name, str) and name not in metric_names.ALL:
+                raise ValueError(f"{name!r} is not a metric: one of {', '.join(metric_names.ALL)}")
+        if isinstance(metric, list) and len(set(map(str, metric))) != len(metric):
+            raise ValueError(f"lists a metric twice: {metric}")
+        return metric
+
+    @field_validator("mode")
+    @classmethod
+    def _one_mode_per_metric(cls, mode: str | list[str], info: ValidationInfo) -> str | list[str]:
+        if "metric" not in info.data:  # the metric's own error is reported
+            return mode
+        metrics, modes = as_list(info.data["metric"]), as_list(mode)
+        if len(metrics) != len(modes):
+            raise ValueError(f"{len(modes)} mode(s) for the {len(metrics)} metric(s) {metrics}: "
+                             "give one mode per metric")
+        return mode
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """((metric, mode), ...): one pair, or several for a multi-objective sweep."""
+        return tuple(zip(as_list(self.metric), as_list(self.mode), strict=True))
+
+    @property
+    def primary_metric(self) -> str:
+        """The first metric: the leaderboard's order, the schedulers' metric, the registered model's."""
+        return self.objectives[0][0]
+
+    @property
+    def primary_mode(self) -> str:
+        return self.objectives[0][1]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def with_values(trial: TrialConfig | dict, values: dict[str, Any]) -> TrialConfig:
+    """The trial config with dotted-key values (one sampled point of the search space) put in."""
+    raw = copy.deepcopy(trial.model_dump() if isinstance(trial, TrialConfig) else trial)
+    for key, value in values.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return TrialConfig.model_validate(raw)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}: the dotted keys used for MLflow params and the report."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,217 @@
+"""A SweepSpec as Ray Tune sees it: the parameter space, the search algorithm, the scheduler and
+the stopping rule.
+
+The sampled values travel as `config["params"]`, a flat dict of dotted trial keys; the trial puts
+them into the spec's fixed trial config (`config.with_values`). One Tune iteration is one evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import ParameterSpec, SweepSpec, flatten
+from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
+
+
+def to_tune_domain(param: ParameterSpec) -> Any:
+    kind, values = param.kind, param.values
+    if kind == "grid":
+        return tune.grid_search(list(values))
+    if kind == "choice":
+        return tune.choice(list(values))
+    if kind == "uniform":
+        return tune.uniform(*values)
+    if kind == "log_uniform":
+        return tune.loguniform(*values)
+    return tune.randint(values[0], values[1] + 1)  # the file's [low, high] is inclusive, Tune's high is not
+
+
+def param_space(spec: SweepSpec) -> dict[str, Any]:
+    space = {key: to_tune_domain(param) for key, param in spec.parameters.items()}
+    # PBT perturbs only keys present in a trial's config: a mutated key that is not swept starts
+    # from the trial's fixed value.
+    fixed = flatten(spec.trial.model_dump())
+    space.update({key: fixed[key] for key in spec.scheduler.mutations if key not in space})
+    seeds = spec.search.seeds
+    # grid and random: the seeds as a grid; optuna draws one point at a time, and `Replicates` repeats it
+    replicates = tune.grid_search(list(range(seeds))) if seeds > 1 and spec.search.algorithm != "optuna" else 0
+    return {PARAMS_KEY: space, REPLICATE_KEY: replicates}
+
+
+class Replicates(Searcher):
+    """Each configuration the wrapped searcher suggests, trained with `seeds` seeds: `seeds` trials in a
+    row with replicates 0..seeds-1. The searcher learns of a configuration once, when its last replicate
+    ends, with the mean of the replicates' value of each metric (a crashed replicate left out; all
+    crashed: an error)."""
+
+    def __init__(self, searcher: Searcher, seeds: int, metrics: tuple[str, ...], mode: str):
+        super().__init__(metric=metrics[0], mode=mode)
+        self.searcher, self.seeds, self.metrics = searcher, seeds, metrics
+        self.queue: list[tuple[dict, int, str]] = []  # (configuration, replicate, first trial) still to start
+        self.first_of: dict[str, str] = {}  # trial -> the trial whose id the searcher knows its configuration by
+        self.ended: dict[str, list[dict | None]] = {}  # first trial -> its replicates' last results
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if not self.queue:
+            config = self.searcher.suggest(trial_id)
+            if not isinstance(config, dict):  # None (ask later) or Searcher.FINISHED
+                return config
+            self.ended[trial_id] = []
+            self.queue = [(config, replicate, trial_id) for replicate in range(self.seeds)]
+        config, replicate, first = self.queue.pop(0)
+        self.first_of[trial_id] = first
+        return copy.deepcopy(config) | {REPLICATE_KEY: replicate}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        first = self.first_of.pop(trial_id)
+        results = self.ended[first]
+        results.append(None if error else result)
+        if len(results) < self.seeds:
+            return
+        del self.ended[first]
+        reported = [r for r in results if r is not None and all(m in r for m in self.metrics)]
+        if not reported:
+            self.searcher.on_trial_complete(first, None, error=True)
+            return
+        means = {m: sum(r[m] for r in reported) / len(reported) for m in self.metrics}
+        self.searcher.on_trial_complete(first, reported[-1] | means)
+
+    # Tune's experiment snapshots save a wrapper's own state and its wrapped searcher's, as for ConcurrencyLimiter
+    def get_state(self) -> dict:
+        return copy.deepcopy({key: value for key, value in self.__dict__.items() if key != "searcher"})
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.searcher.restore(checkpoint_path)
+
+
+class ParetoSearch(OptunaSearch):
+    """Optuna's multi-objective search over the spec's metrics. Tune's TuneConfig names only the first
+    (its progress line and schedulers need one), and it hands that one to the searcher: kept out here,
+    so that Optuna still optimizes them all."""
+
+    def __init__(self, sampler: Any, metrics: list[str], modes: list[str]):
+        super().__init__(sampler=sampler, metric=metrics, mode=modes)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return super().set_search_properties(None, None, config, **spec)
+
+
+def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
+    """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent)."""
+    if max_concurrent is None:
+        max_concurrent = spec.search.max_concurrent
+    if spec.search.algorithm == "optuna":
+        from optuna.samplers import TPESampler
+
+        sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
+        metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
+        # several metrics: TPE's multi-objective form, told every one when a trial ends
+        searcher = OptunaSearch(sampler=sampler) if len(metrics) == 1 else ParetoSearch(sampler, metrics, modes)
+        if spec.search.seeds > 1:
+            searcher = Replicates(searcher, spec.search.seeds, tuple(metrics), spec.primary_mode)
+        return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    # Grid and random search both expand the space with Tune's variant generator; the seed makes
+    # random draws repeatable.
+    # constant_grid_search: a random configuration stays the same over its replicates (the seed grid)
+    return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed,
+                                 constant_grid_search=True)
+
+
+def tune_num_samples(spec: SweepSpec) -> int:
+    """Tune's num_samples: grid and random multiply it by their grid (the seeds among it); optuna's
+    `Replicates` asks one trial of Tune for each seed of each configuration."""
+    return spec.search.num_samples * (spec.search.seeds if spec.search.algorithm == "optuna" else 1)
+
+
+def evaluations(spec: SweepSpec) -> int:
+    """Tune iterations a trial reports: one per evaluation, the last step always evaluated."""
+    train = spec.trial.train
+    return -(-train.steps // train.eval_every)
+
+
+def scheduler(spec: SweepSpec) -> TrialScheduler:
+    config = spec.scheduler
+    if config.name == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=evaluations(spec),
+            grace_period=config.grace_period,
+            reduction_factor=config.reduction_factor,
+        )
+    if config.name == "pbt":
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=config.perturbation_interval,
+            hyperparam_mutations={PARAMS_KEY: {key: to_tune_domain(p) for key, p in config.mutations.items()}},
+            quantile_fraction=config.quantile_fraction,
+            resample_probability=config.resample_probability,
+        )
+    return FIFOScheduler()
+
+
+class CollapseStopper(tune.Stopper):
+    """Stops a trial whose `modes` has stayed at 1 or less for `patience` evaluations in a row."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.collapsed_for: dict[str, int] = {}
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        collapsed = result.get(names.MODES, float("inf")) <= 1  # data without modes never collapses here
+        self.collapsed_for[trial_id] = self.collapsed_for.get(trial_id, 0) + 1 if collapsed else 0
+        return self.collapsed_for[trial_id] >= self.patience
+
+    def stop_all(self) -> bool:
+        return False
+
+
+def stopper(spec: SweepSpec) -> CollapseStopper | None:
+    patience = spec.search.stop_collapsed_after
+    return CollapseStopper(patience) if patience is not None else None
+
+
+def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every configuration of a grid search, in order, as {dotted key: value}; repeated num_samples
+    times (each trained search.seeds times)."""
+    keys = list(spec.parameters)
+    product = itertools.product(*(spec.parameters[key].values for key in keys))
+    points = [dict(zip(keys, values, strict=True)) for values in product]
+    return points * spec.search.num_samples
+
+
+def describe_space(spec: SweepSpec) -> list[str]:
+    """Human-readable lines: the resolved trials of a grid, or each parameter's distribution."""
+    if spec.search.algorithm == "grid":
+        points = grid_points(spec)
+        lines = [f"{len(points) * spec.search.seeds} trials (grid search):"]
+        lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
+    else:
+        how = ("random search" if spec.search.algorithm == "random"
+               else f"Optuna TPE after {spec.search.startup_trials} random draws")
+        lines = [f"{spec.search.num_samples * spec.search.seeds} trials drawn by {how} (seed {spec.search.seed}) "
+                 "from:"]
+        lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
+    for key, param in spec.scheduler.mutations.items():
+        lines.append(f"  pbt mutates {key}: {param.kind} {list(param.values)}")
+    if spec.search.seeds > 1:
+        seed = spec.trial.train.seed
+        lines.append(f"  each configuration trained with {spec.search.seeds} seeds (train.seed {seed}.."
+                     f"{seed + spec.search.seeds - 1}), each seed its own trial")
+    return lines

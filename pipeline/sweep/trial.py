@@ -1,0 +1,214 @@
+"""One Ray Tune trial: the sampled values -> a TrialConfig -> `train.train`, reporting to Ray and MLflow.
+
+Single-worker trials (`run_trial`) train in the Tune trial itself: fractional GPUs share a card,
+PBT can restore them. Multi-worker trials hand the same training to a Ray Train TorchTrainer
+(`pipeline/sweep/multi_worker.py`), whose rank 0 logs exactly as a single-worker trial does. Each
+trial's MLflow run carries its Tune trial id, so a restarted, restored or PBT-exploited trial
+continues its own run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+from mlflow.entities import DatasetInput
+from ray import tune
+
+from pipeline.core.gan import checkpoint_to_generator
+from pipeline.core.metrics.classifier import TrainedClassifier
+from pipeline.core.parallel import DataParallel
+from pipeline.core.train import Diverged, train
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import TrialConfig, flatten, with_values
+from pipeline.tracking.keys import (
+    CONFIG_TAG,
+    HYPERPARAMETER_PREFIX,
+    NODE_TAG,
+    PARAMS_KEY,
+    REPLICATE_KEY,
+    REPLICATE_TAG,
+    trial_name,
+)
+from pipeline.tracking.location import SweepRun
+from pipeline.tracking.sweep_runs import finished_trial_result
+from pipeline.tracking.trial_run import TrialRun
+
+CHECKPOINT_FILE = "gan.pt"
+DIVERGED_KEY = "diverged"  # in a diverged trial's last Tune result
+RUN_ID_KEY = "mlflow_run_id"  # which run logged this checkpoint: for the record; restarts find theirs by trial id
+
+# Hands one evaluation's result to Ray, with the folder holding its checkpoint (None: no checkpoint).
+SendResult = Callable[[dict, "str | None"], None]
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of a sweep shares; Tune puts it in the object store once (with_parameters)."""
+
+    trial: dict  # the spec's fixed trial config, before the sampled values go in
+    sweep: SweepRun
+    classifiers: dict[str, TrainedClassifier]  # digit feature networks by dataset name, trained once
+    cpus: float  # per worker
+    gpus: float  # per worker
+    objectives: tuple[tuple[str, str], ...]  # the spec's (metric, mode)s: a diverged trial reports the worst of each
+    mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
+    workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (sweep/multi_worker.py)
+    results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
+    seeds: int = 1  # search.seeds: replicates of each configuration
+    max_failures: int = 0  # multi-worker trials: worker-group restarts inside the trial, from the latest checkpoint
+    start_timeout_s: float | None = None  # multi-worker trials: for the worker group to start; None: Ray's (60 s)
+    start_retries: int = -1  # multi-worker trials: starts tried again after a timeout; -1: until it starts
+    dataset_input: DatasetInput | None = None  # the training data as an MLflow run input (tracking/outputs.py)
+
+
+class RayReporter:
+    """Each evaluation to MLflow (this trial's run; rank 0 only) and to Ray, with the checkpoint."""
+
+    def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult,
+                 leading: tuple[str, ...] = ()):
+        self.run = run
+        self.leading = leading  # result keys put first: Tune's progress table shows a result's first 4 metrics
+        self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
+        self.send = send
+        self.last_step = 0
+        self.last_checkpoint: dict | None = None
+
+    def report(
+        self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict | None
+    ) -> None:
+        # MLflow first: a trial killed between the two re-logs a step on restore rather than losing it.
+        if self.run is not None:
+            self.run.log_evaluation(step, metrics | self.hyperparameters, images)
+        self.last_step = step
+        result = {key: metrics[key] for key in self.leading if key in metrics} | metrics | {names.STEP: step}
+        if checkpoint is None:
+            self.send(result, None)
+            return
+        self.last_checkpoint = checkpoint
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id if self.run else None}, Path(folder) / CHECKPOINT_FILE)
+            self.send(result, folder)
+
+
+def read_checkpoint(checkpoint: tune.Checkpoint | ray.train.Checkpoint | None) -> dict | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
+
+
+def send_to_tune(result: dict, folder: str | None) -> None:
+    tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
+
+
+def run_trial(config: dict, setup: TrialSetup) -> None:
+    """The Tune function trainable of a single-worker trial."""
+    torch.set_num_threads(max(1, int(setup.cpus)))  # one trial per core: no oversubscription
+    trial_id, checkpoint = tune.get_context().get_trial_id(), tune.get_checkpoint()
+    # restored (a restart, a resume, a PBT exploit): it may be a trial that had ended before a resume
+    if checkpoint is not None and (ended := finished_trial_result(setup.sweep, trial_id, setup.objectives[0][0])):
+        step, metrics = ended
+        tune.report(metrics | {names.STEP: step})  # Tune gets the trial's end again; nothing trains twice
+        return
+    train_trial(
+        setup,
+        config[PARAMS_KEY],
+        trial_id,
+        send=send_to_tune,
+        checkpoint=read_checkpoint(checkpoint),
+        device="cuda" if setup.gpus > 0 else "cpu",
+        replicate=config[REPLICATE_KEY],
+    )
+
+
+def config_id(values: dict) -> str:
+    """The sampled configuration's id, the same for each of its seed replicates and in every process."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def replicate_config(setup: TrialSetup, values: dict, replicate: int) -> TrialConfig:
+    """The trial's config: the sampled values put in, train.seed moved on by the replicate's number."""
+    return with_values(setup.trial, values | {"train.seed": setup.trial["train"]["seed"] + replicate})
+
+
+def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config: TrialConfig,
+                   replicate: int = 0) -> TrialRun:
+    """This trial's MLflow child run: found by its trial id, or created with every hyperparameter as a
+    param and tagged with its configuration and replicate."""
+    name = trial_name(values) or "trial"
+    if setup.seeds > 1:
+        name += f" seed {trial_config.train.seed}"
+    tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate)}
+    run = TrialRun(setup.sweep, trial_id, name, flatten(trial_config.model_dump()), tags, setup.dataset_input)
+    run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
+    return run
+
+
+def train_trial(
+    setup: TrialSetup,
+    values: dict,
+    trial_id: str,
+    *,
+    send: SendResult,
+    checkpoint: dict | None,
+    device: str | torch.device,
+    parallel: DataParallel | None = None,
+    replicate: int = 0,
+) -> None:
+    """Train one trial's GAN (or one worker's part of it), logging from rank 0 and closing its run."""
+    trial_config = replicate_config(setup, values, replicate)
+    main = parallel is None or parallel.is_main
+    run = open_trial_run(setup, trial_id, values, trial_config, replicate) if main else None
+    flat = flatten(trial_config.model_dump())
+    leading = (*(metric for metric, _ in setup.objectives), names.MODES)
+    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=leading)
+    try:
+        train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
+              checkpoint=checkpoint, device=device, parallel=parallel)
+    except Diverged as err:
+        end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
+        report_divergence(reporter, setup)
+        return
+    except SystemExit:  # how Tune ends a trial it stops (ASHA, a stopping rule) or pauses (PBT)
+        if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
+            end_run(reporter, "finished")
+        else:
+            end_run(reporter, "stopped", "stopped by Tune: its scheduler or a stopping rule")
+        raise
+    except BaseException:
+        end_run(reporter, "errored", traceback.format_exc())
+        raise
+    end_run(reporter, "finished")
+
+
+def report_divergence(reporter: RayReporter, setup: TrialSetup) -> None:
+    """Tune's last result for a diverged trial: the worst value of the ranking metric, so that schedulers
+    and searchers (Optuna's TPE) learn that region is bad, and Tune has the metric it checks for even
+    when the trial diverged before its first evaluation. MLflow keeps the true story: status diverged."""
+    worst = {metric: math.inf if mode == "min" else -math.inf for metric, mode in setup.objectives}
+    reporter.send(worst | {names.STEP: reporter.last_step, DIVERGED_KEY: 1}, None)
+
+
+def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
+    """The last checkpoint as the run's model artifact, then its status (rank 0; other workers have no run)."""
+    if reporter.run is None:
+        return
+    if reporter.last_checkpoint is not None:
+        reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
+        # a finished trial's generator as an MLflow model. Not for a stopped one: Tune gives a stopped
+        # (or PBT-paused) trial's thread 2 s to end before it reuses the actor; the driver logs the
+        # model of a stopped trial that ranks first (driver.register_best_trial).
+        if status == "finished":
+            generator, config = checkpoint_to_generator(reporter.last_checkpoint)
+            reporter.run.log_generator(generator, config.model.latent_dim, reporter.last_step)
+    reporter.run.finish(status, reason)

@@ -1,0 +1,33 @@
+"""Names of the MLflow tags and params that tie a sweep's runs together, and of a trial's values in
+Tune's config; written by sweep_runs.py and the trials, read by report/ and sync.py. Ray-free, so the
+offline tools (report, sync) can name things as the sweep did."""
+
+from typing import Any
+
+ROLE_TAG = "sweep.role"  # "parent" or "trial"
+ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
+METRIC_TAG = "sweep.metric"  # the spec's ranking metric, on the parent run
+MODE_TAG = "sweep.mode"  # min | max
+OBJECTIVES_TAG = "sweep.objectives"  # JSON [[metric, mode], ...]: several for a multi-objective sweep
+SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent run
+STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
+REASON_TAG = "trial.reason"  # why a trial diverged or errored
+RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
+NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
+TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
+HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)
+LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: latent/plane.png, latent/interpolation.png
+CONFIG_TAG = "sweep.config_id"  # the sampled configuration a trial trains: its seed replicates share it
+REPLICATE_TAG = "sweep.replicate"  # which of its configuration's seeds a trial is (0, 1, ...)
+SEEDS_PARAM = "search.seeds"  # on the parent run: replicates per configuration
+PARAMS_KEY = "params"  # Tune's config key of a trial's sampled values (a flat dict of dotted keys)
+REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
+
+
+def trial_name(values: dict[str, Any]) -> str:
+    """'model.dropout=0.2,optim.d.lr=0.001': names MLflow child runs and report rows."""
+    return ",".join(f"{key}={format_value(value)}" for key, value in values.items())
+
+
+def format_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,254 @@
+"""MLflow side of a sweep: one parent run per sweep, one nested child run per trial.
+
+The driver opens the sweep's run (`open_sweep`); each trial, on world rank 0 only, opens or
+continues its own child run (`TrialRun`) and logs each evaluation in one batched call plus the
+sample grid as an image with its step, so MLflow's image slider shows training progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from pipeline.spec.config import SweepSpec, flatten
+from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
+from pipeline.tracking.keys import (
+    METRIC_TAG,
+    MODE_TAG,
+    OBJECTIVES_TAG,
+    REASON_TAG,
+    RESULTS_DIR_TAG,
+    ROLE_PARENT,
+    ROLE_TAG,
+    STATUS_TAG,
+    SWEPT_PARAM,
+    TRIAL_ID_TAG,
+)
+from pipeline.tracking.location import SweepRun, artifact_root_for, with_retries
+from pipeline.tracking.outputs import CHAMPION_ALIAS, latest_generator_model
+
+SOURCE_NAME = "pipeline.sweep"  # the entry point every sweep's runs come from (python -m pipeline.sweep)
+GIT_DIRTY_TAG = "sweep.git.dirty"  # "true" when the package's git tree had uncommitted changes
+RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
+    "finished": RunStatus.FINISHED,
+    "diverged": RunStatus.FINISHED,  # a finished experiment with a negative result
+    "stopped": RunStatus.KILLED,
+    "errored": RunStatus.FAILED,
+}
+CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_name: str | None = None) -> SweepRun:
+    """Create the sweep's experiment (the spec's name unless given; if new) and its parent run, with
+    the spec file and the resolved spec as artifacts."""
+    client = MlflowClient(tracking_uri)
+    experiment_name = experiment_name or spec.name
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(experiment_name, artifact_location=artifact_root_for(tracking_uri))
+    )
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={ROLE_TAG: ROLE_PARENT, METRIC_TAG: spec.primary_metric, MODE_TAG: spec.primary_mode,
+              OBJECTIVES_TAG: json.dumps(spec.objectives), **environment_tags()},
+    )
+    params = flatten({"search": spec.search.model_dump(), "scheduler": spec.scheduler.model_dump()})
+    params.update(flatten({"resources": spec.resources.model_dump()}))
+    params[SWEPT_PARAM] = json.dumps(sorted(spec.parameters))
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    client.log_artifact(run.info.run_id, spec_path)
+    client.log_text(run.info.run_id, json.dumps(spec.model_dump(), indent=2), "resolved_spec.json")
+    return SweepRun(tracking_uri, experiment_id, run.info.run_id, experiment_name)
+
+
+def log_floor(sweep: SweepRun, floor: dict[str, float], source: str, sd: dict[str, float], spread: str) -> None:
+    """The real-vs-real floor, which real points it scores, and its sd over real sets (`spread` says
+    which), once per sweep, on the parent run."""
+    client = sweep.client()
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()]
+    metrics += [Metric(f"{FLOOR_SD_PREFIX}{k}", v, timestamp, 0) for k, v in sd.items()]
+    params = [Param(FLOOR_SOURCE_PARAM, source), Param(FLOOR_SPREAD_PARAM, spread)]
+    client.log_batch(sweep.run_id, metrics=metrics, params=params)
+
+
+def reopen_sweep(tracking_uri: str, experiment_name: str, parent_run_id: str | None) -> tuple[SweepRun, str]:
+    """The sweep to resume (the newest of the experiment unless named), marked running again, and
+    the Tune results folder it recorded."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise LookupError(f"no MLflow experiment {experiment_name!r} at {tracking_uri}: nothing to resume")
+    if parent_run_id is None:
+        runs = client.search_runs([experiment.experiment_id], f"tags.`{ROLE_TAG}` = '{ROLE_PARENT}'",
+                                  max_results=1, order_by=["attributes.start_time DESC"])
+        if not runs:
+            raise LookupError(f"experiment {experiment_name!r} holds no sweep to resume")
+        parent = runs[0]
+    else:
+        parent = client.get_run(parent_run_id)
+    results_dir = parent.data.tags.get(RESULTS_DIR_TAG)  # absent only on sweeps from before it was recorded
+    if results_dir is None:
+        raise LookupError(f"sweep run {parent.info.run_id} has no {RESULTS_DIR_TAG} tag: it cannot be resumed")
+    client.update_run(parent.info.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    return SweepRun(tracking_uri, experiment.experiment_id, parent.info.run_id, experiment_name), results_dir
+
+
+def record_results_dir(sweep: SweepRun, path: str) -> None:
+    """Where Tune writes this sweep's results: `pipeline.tracking.sync` reads them back from there."""
+    sweep.client().set_tag(sweep.run_id, RESULTS_DIR_TAG, path)
+
+
+def close_sweep(sweep: SweepRun, failed: bool) -> None:
+    status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+    sweep.client().set_terminated(sweep.run_id, status)
+
+
+def environment_tags() -> dict[str, str]:
+    import platform
+
+    import mlflow
+    import ray
+    import torch
+
+    tags = {
+        "ray.version": ray.__version__,
+        "torch.version": torch.__version__,
+        "mlflow.version": mlflow.__version__,
+        "host.platform": platform.platform(),
+        "host.cpus": str(os.cpu_count()),
+        "host.gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+    return tags | source_tags()
+
+
+def source_tags() -> dict[str, str]:
+    """What code ran: the entry point, and where the package is a git checkout, its commit and whether
+    its tree had uncommitted changes (a dirty tree's results may not be reproducible from the commit)."""
+    tags = {"mlflow.source.name": SOURCE_NAME, "mlflow.source.type": "LOCAL"}
+    package = Path(__file__).resolve().parent
+    try:
+        commit = git(package, "rev-parse", "HEAD")
+        changes = git(package, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return tags  # not a git checkout (an installed package): the commit is simply unknown
+    return tags | {"mlflow.source.git.commit": commit, GIT_DIRTY_TAG: str(bool(changes)).lower()}
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5,
+                          check=True).stdout.strip()
+
+
+def trial_run(sweep: SweepRun, trial_id: str) -> Run | None:
+    """The run of Tune trial `trial_id` in this sweep, if one was made before (a restart, a PBT exploit)."""
+    runs = with_retries(
+        lambda: sweep.client().search_runs(
+            [sweep.experiment_id],
+            f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.run_id}'",
+            max_results=1,
+        ),
+        "find trial run",
+    )
+    return runs[0] if runs else None
+
+
+def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
+    run = trial_run(sweep, trial_id)
+    return run.info.run_id if run else None
+
+
+def finished_trial_result(sweep: SweepRun, trial_id: str, metric: str) -> tuple[int, dict[str, float]] | None:
+    """(last step, last logged metrics) of a trial whose run already says finished; None for any other.
+
+    Tune saves which trials ended only every 10 s or so: a driver killed in between restores an
+    ended trial from an older checkpoint on --resume. With this it ends at once, as it had, instead
+    of training its last steps again and logging them twice.
+    """
+    run = trial_run(sweep, trial_id)
+    if run is None or run.data.tags.get(STATUS_TAG) != "finished":
+        return None
+    history = with_retries(lambda: sweep.client().get_metric_history(run.info.run_id, metric), "read metric")
+    return max(m.step for m in history), dict(run.data.metrics)
+
+
+def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "stopped") -> None:
+    """Close a trial's run from the driver: say why the scheduler or a stopping rule ended it (its own
+    run only knew that Tune stopped it), or record the end of a trial that Tune ended before the trial
+    could record it itself. A status the trial recorded (finished, diverged, errored) stays."""
+    run_id = find_trial_run(sweep, trial_id)
+    if run_id is None:
+        return  # stopped before its first evaluation opened a run: nothing to close
+    client = sweep.client()
+    if client.get_run(run_id).data.tags.get(STATUS_TAG, "stopped") != "stopped":
+        return
+    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason)])
+    client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
+
+
+def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float) -> str:
+    """The best trial's generator model (the last its run logged) as a new version of registered model
+    `name`, given the alias `champion`; returns the version."""
+    client = sweep.client()
+    model = latest_generator_model(client, sweep.experiment_id, run_id)
+    if model is None:
+        raise LookupError(f"run {run_id} logged no generator model (MLflow did not take it?): nothing to register; "
+                          f"its checkpoint, if logged, is artifact {CHECKPOINT_ARTIFACT}")
+    try:
+        client.create_registered_model(name, description=f"Best generator of each {name} sweep, by {metric}")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    # the artifact location, not models:/<id>: MLflow would resolve that against the default tracking URI
+    version = client.create_model_version(name, source=model.artifact_location, run_id=run_id, model_id=model.model_id,
+                                          tags={"sweep.run_id": sweep.run_id, metric: str(value)})
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+    return version.version
+
+
+def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
+    """A trial's logged checkpoint (checkpoint/gan.pt), or None if it logged none."""
+    import torch
+
+    run_id = find_trial_run(sweep, trial_id)
+    if run_id is None:
+        return None
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar for one small file is noise
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = sweep.client().download_artifacts(run_id, CHECKPOINT_ARTIFACT, folder)
+        except (MlflowException, OSError):
+            return None
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def log_sweep_pictures(sweep: SweepRun, pictures: dict[str, np.ndarray], folder: str) -> None:
+    """Pictures of the whole sweep (the best generator's latent maps) as <folder>/<name>.png on the parent run."""
+    client = sweep.client()
+    for name, picture in pictures.items():
+        client.log_image(sweep.run_id, picture, artifact_file=f"{folder}/{name}.png")
