@@ -1,7 +1,8 @@
 """The promise the layout makes (docs/ARCHITECTURE.md): pipeline.core and pipeline.spec import neither
-Ray nor MLflow (nor the packages above them), and pipeline.tracking and pipeline.report (the offline commands report and sync) run
-without Ray. Every module of those packages is found on disk and imported alone in a fresh interpreter,
-as a user's script or CLI would import it, so a new module is checked without being listed here."""
+Ray nor MLflow (nor the packages above them), and pipeline.tracking and pipeline.report (the offline
+commands report and sync) run without Ray. Every module of those packages is found on disk and
+imported in a fresh interpreter, as a user's script or CLI would import it, so a new module is checked
+without being listed here."""
 
 import json
 import subprocess

@@ -34,9 +34,9 @@ def test_replicates_that_cannot_work_exit_2_naming_the_key(override, key, fragme
 
 def test_dry_run_counts_every_replicate():
     result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"),
-                             "--set", "search.seeds=3", "--dry-run"], capture_output=True, text=True, timeout=120)
+                             "--set", "search.seeds=4", "--dry-run"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "12 trials (grid search):" in result.stdout and "with 3 seeds (train.seed 0..2)" in result.stdout
+    assert "8 trials (grid search):" in result.stdout and "with 4 seeds (train.seed 0..3)" in result.stdout
 
 
 def test_t_interval_matches_the_textbook():

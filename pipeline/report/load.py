@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.spec import metric_names as names
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
-from pipeline.tracking.keys import LATENT_FOLDER, METRIC_TAG, MODE_TAG, OBJECTIVES_TAG, SWEPT_PARAM
+from pipeline.tracking.keys import END_REASON_TAG, LATENT_FOLDER, METRIC_TAG, MODE_TAG, OBJECTIVES_TAG, SWEPT_PARAM
 from pipeline.tracking.location import SweepNotFound, find_parent, search
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
@@ -49,6 +49,7 @@ class SweepData:
     floor_spread: str | None = None  # which real sets floor_sd is over
     min_modes: int | None = None  # search.min_modes of the sweep
     seeds: int = 1  # search.seeds: replicates of each configuration
+    end_reason: str | None = None  # why the sweep ended ("every trial ran", its target, its time budget)
     objectives: tuple[tuple[str, str], ...] = ()  # ((metric, mode), ...); several: a multi-objective sweep
     # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -150,6 +151,7 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
         seeds=logged_seeds(parent),
         objectives=logged_objectives(parent),
+        end_reason=parent.get(f"tags.{END_REASON_TAG}"),
     )
     objective_metrics = [metric for metric, _ in data.objectives]
     wanted = [*objective_metrics, *(m for m in HISTORY_METRICS if m not in objective_metrics)]

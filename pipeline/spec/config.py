@@ -289,6 +289,11 @@ class SearchConfig(Strict):
     # optuna: trials drawn at random before TPE models the results; Optuna's own default, which
     # leaves TPE little to do in the 12-24 trials of a small sweep
     startup_trials: int = Field(10, ge=1)
+    # optuna's sampler: TPE (with constant liar, so trials running at once count as pending and are not
+    # proposed twice), CMA-ES (numbers only, one metric) or a Gaussian process
+    sampler: Literal["tpe", "cmaes", "gp"] = "tpe"
+    time_budget_s: float | None = Field(None, gt=0.0)  # end the sweep after this long: running trials stop
+    target: float | None = None  # end the sweep once a trial's (first) metric reaches this value
     # training seeds per sampled configuration (train.seed + 0..seeds-1), each its own trial: a ranking
     # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval
     seeds: int = Field(1, ge=1)
@@ -297,26 +302,34 @@ class SearchConfig(Strict):
 
 
 PBT_MUTABLE = ("optim.g.lr", "optim.d.lr", "model.dropout")  # what a running trial can take on in place
+POPULATION_SCHEDULERS = ("pbt", "pb2")  # they copy one trial's checkpoint into another and mutate it
 
 
 class SchedulerConfig(Strict):
-    name: Literal["fifo", "asha", "pbt"] = "fifo"
-    grace_period: int = Field(2, ge=1)  # asha: evaluations every trial gets before it can be stopped
-    reduction_factor: float = Field(3.0, gt=1.0)  # asha: keep the best 1/reduction_factor at each rung
-    perturbation_interval: int = Field(2, ge=1)  # pbt: evaluations between exploit/explore rounds
-    quantile_fraction: float = Field(0.25, gt=0.0, le=0.5)  # pbt: bottom share copies the top share
+    # median: Ray's median stopping rule; hyperband: HyperBand for BOHB, with optuna proposing (BOHB's
+    # model-based half); pb2: population-based bandits, PBT whose mutations a GP bandit chooses
+    name: Literal["fifo", "asha", "median", "hyperband", "pbt", "pb2"] = "fifo"
+    grace_period: int = Field(2, ge=1)  # asha, median: evaluations every trial gets before it can be stopped
+    reduction_factor: float = Field(3.0, gt=1.0)  # asha, hyperband: keep the best 1/reduction_factor at each rung
+    min_samples: int = Field(3, ge=1)  # median: trials with results at a step before the median can stop one
+    perturbation_interval: int = Field(2, ge=1)  # pbt, pb2: evaluations between exploit/explore rounds
+    quantile_fraction: float = Field(0.25, gt=0.0, le=0.5)  # pbt, pb2: bottom share copies the top share
     resample_probability: float = Field(0.25, ge=0.0, le=1.0)  # pbt: redraw instead of scaling by 0.8/1.2
-    mutations: dict[str, ParameterSpec] = {}  # pbt: which keys to mutate, and from what distribution
+    # pbt: which keys to mutate, and from what distribution; pb2: their bounds (uniform or log_uniform)
+    mutations: dict[str, ParameterSpec] = {}
 
     @model_validator(mode="after")
-    def _mutations_for_pbt(self) -> SchedulerConfig:
-        if self.name == "pbt" and not self.mutations:
-            raise ValueError(f"pbt needs mutations: one or more of {', '.join(PBT_MUTABLE)}")
-        if self.name != "pbt" and self.mutations:
-            raise ValueError("mutations are for the pbt scheduler only")
-        for key in self.mutations:
+    def _mutations_for_population(self) -> SchedulerConfig:
+        if self.name in POPULATION_SCHEDULERS and not self.mutations:
+            raise ValueError(f"{self.name} needs mutations: one or more of {', '.join(PBT_MUTABLE)}")
+        if self.name not in POPULATION_SCHEDULERS and self.mutations:
+            raise ValueError("mutations are for the pbt and pb2 schedulers only")
+        for key, param in self.mutations.items():
             if key not in PBT_MUTABLE:
-                raise ValueError(f"pbt can mutate {', '.join(PBT_MUTABLE)} in a running trial, not {key}")
+                raise ValueError(f"{self.name} can mutate {', '.join(PBT_MUTABLE)} in a running trial, not {key}")
+            if self.name == "pb2" and param.kind not in ("uniform", "log_uniform"):
+                raise ValueError(f"pb2 searches within bounds: give {key} as uniform or log_uniform, "
+                                 f"not {param.kind}")
         return self
 
 

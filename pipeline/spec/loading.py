@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.spec.config import (
     DATASET_NAMES,
+    POPULATION_SCHEDULERS,
     SAMPLERS,
     ConfigError,
     ParameterSpec,
@@ -67,16 +68,35 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
             raise ConfigError(source, f"parameters.{key}", "optuna samples its values: use choice instead of grid")
     check_workers(spec, source)
     check_seeds(spec, source)
+    check_search(spec, source)
     return spec
+
+
+def check_search(spec: SweepSpec, source: str) -> None:
+    """Samplers and schedulers that only work with some searches."""
+    search, scheduler = spec.search, spec.scheduler.name
+    if search.sampler != "tpe" and search.algorithm != "optuna":
+        raise ConfigError(source, "search.sampler", f"{search.sampler} is an Optuna sampler: "
+                          "set search.algorithm: optuna (or leave search.sampler out)")
+    if search.sampler == "cmaes":
+        if len(spec.objectives) > 1:
+            raise ConfigError(source, "search.sampler", "cmaes optimizes one metric: use tpe or gp for a metric list")
+        for key, param in spec.parameters.items():
+            if param.kind == "choice":
+                raise ConfigError(source, f"parameters.{key}", "cmaes samples numbers (uniform, log_uniform, "
+                                  "randint), not choice: Optuna would draw it at random; use tpe or gp")
+    if scheduler == "hyperband" and search.algorithm != "optuna":
+        raise ConfigError(source, "scheduler.name", "hyperband runs BOHB: Optuna proposes its trials, so set "
+                          "search.algorithm: optuna")
 
 
 def check_seeds(spec: SweepSpec, source: str) -> None:
     """Replicates need a configuration to stay fixed over its seeds and its trials to stay independent."""
     if spec.search.seeds == 1:
         return
-    if spec.scheduler.name == "pbt":
-        raise ConfigError(source, "search.seeds", "pbt copies one trial's state into another, so the seeds of a "
-                          "configuration would not stay independent replicates: use fifo or asha")
+    if spec.scheduler.name in POPULATION_SCHEDULERS:
+        raise ConfigError(source, "search.seeds", f"{spec.scheduler.name} copies one trial's state into another, "
+                          "so the seeds of a configuration would not stay independent replicates: use fifo or asha")
     if "train.seed" in spec.parameters:
         raise ConfigError(source, "parameters.train.seed", "search.seeds sets each replicate's train.seed: "
                           "do not sweep it as well")
@@ -87,9 +107,10 @@ def check_workers(spec: SweepSpec, source: str) -> None:
     workers, where = spec.resources.workers_per_trial, "resources.workers_per_trial"
     if workers == 1:
         return
-    if spec.scheduler.name == "pbt":
-        raise ConfigError(source, where, "pbt needs single-worker trials: it copies Tune checkpoints between "
-                          "trials, and a multi-worker trial keeps its checkpoints in its own Ray Train run")
+    if spec.scheduler.name in POPULATION_SCHEDULERS:
+        raise ConfigError(source, where, f"{spec.scheduler.name} needs single-worker trials: it copies Tune "
+                          "checkpoints between trials, and a multi-worker trial keeps its checkpoints in its own "
+                          "Ray Train run")
     gpus = spec.resources.gpus_per_worker
     if gpus != int(gpus):
         raise ConfigError(source, "resources.gpus_per_worker", f"{gpus}: fractional GPUs are for single-worker "

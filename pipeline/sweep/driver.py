@@ -26,12 +26,20 @@ from pipeline.core.metrics.evaluator import digit_source, needs_classifier
 from pipeline.core.train import build_evaluator
 from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.spec import metric_names as names
-from pipeline.spec.config import ConfigError, SweepSpec
+from pipeline.spec.config import POPULATION_SCHEDULERS, ConfigError, SweepSpec
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
 from pipeline.sweep.multi_worker import run_multi_worker_trial
-from pipeline.sweep.space import evaluations, param_space, scheduler, search_algorithm, stopper, tune_num_samples
+from pipeline.sweep.space import (
+    combined,
+    evaluations,
+    param_space,
+    scheduler,
+    search_algorithm,
+    stoppers,
+    tune_num_samples,
+)
 from pipeline.sweep.trial import TrialSetup, run_trial
-from pipeline.tracking.keys import LATENT_FOLDER, TRIAL_ID_TAG
+from pipeline.tracking.keys import LATENT_FOLDER, PARAMS_KEY, TRIAL_ID_TAG, trial_name
 from pipeline.tracking.location import SweepRun, check_reachable, resolve_tracking_uri
 from pipeline.tracking.outputs import CHAMPION_ALIAS, dataset_input, latest_generator_model, log_generator_model
 from pipeline.tracking.sweep_runs import (
@@ -41,6 +49,7 @@ from pipeline.tracking.sweep_runs import (
     log_sweep_pictures,
     mark_stopped,
     open_sweep,
+    record_end_reason,
     record_results_dir,
     register_best,
     reopen_sweep,
@@ -194,39 +203,72 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
             search_alg=search_algorithm(spec, max_concurrent),
             reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (sweep/space.py)
+            time_budget_s=spec.search.time_budget_s,
         ),
         run_config=tune.RunConfig(
             name=tune_run_name(spec, setup.sweep),
             storage_path=storage_path,
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=None if spec.scheduler.name == "pbt" else CHECKPOINTS_KEPT
+                num_to_keep=None if spec.scheduler.name in POPULATION_SCHEDULERS else CHECKPOINTS_KEPT
             ),
-            stop=stopper(spec),
+            stop=combined(stoppers(spec)),
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
         ),
     )
 
 
-def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid) -> None:
-    """Trials that ASHA or the collapse rule stopped never reach their own end: give their runs one."""
+def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid, sweep_end: str | None) -> None:
+    """Trials that a scheduler, a stopper or the sweep's end stopped never reach their own end: give
+    their runs one. `sweep_end`: why the sweep ended before every trial ran, if it did."""
     planned = evaluations(spec)
     for result in results:
         done = result.metrics.get("training_iteration", 0) if result.metrics else 0
         if result.error is None and result.metrics and done < planned:
-            by = stopped_by(spec, result.metrics_dataframe)
+            by = stopped_by(spec, result.metrics_dataframe, sweep_end)
             mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
         elif result.error is None and result.metrics:  # all evaluations done; Tune may end it before its own close
             mark_stopped(sweep, result.metrics["trial_id"], "", status="finished")
 
 
-def stopped_by(spec: SweepSpec, results: pd.DataFrame | None) -> str:
+def stopped_by(spec: SweepSpec, results: pd.DataFrame | None, sweep_end: str | None = None) -> str:
     """What stopped a trial early: the collapse rule where its last `stop_collapsed_after` results all
-    covered at most one mode (what the rule checks), else the scheduler (ASHA, PBT)."""
+    covered at most one mode (what the rule checks); search.target where it reached it; else the
+    scheduler (ASHA, median, HyperBand, PBT) or, where the sweep ended early, the sweep's end."""
     patience = spec.search.stop_collapsed_after
     if patience is not None and results is not None and names.MODES in results and len(results) >= patience:
         if (results[names.MODES].tail(patience) <= 1).all():
             return f"the collapse rule (modes <= 1 for {patience} evaluations)"
-    return f"the {spec.scheduler.name} scheduler"
+    if spec.search.target is not None and results is not None and reaching_target(spec, results).any():
+        return f"search.target ({spec.primary_metric} reached {spec.search.target:g})"
+    if sweep_end is None:
+        return f"the {spec.scheduler.name} scheduler"
+    if spec.scheduler.name == "fifo":
+        return f"the sweep's end ({sweep_end})"
+    return f"the {spec.scheduler.name} scheduler or the sweep's end ({sweep_end})"
+
+
+def reaching_target(spec: SweepSpec, results: pd.DataFrame) -> pd.Series:
+    """Which of a trial's results reached search.target."""
+    if spec.primary_metric not in results:
+        return pd.Series(False, index=results.index)
+    values = results[spec.primary_metric]
+    return values <= spec.search.target if spec.primary_mode == "min" else values >= spec.search.target
+
+
+def sweep_end_reason(spec: SweepSpec, results: tune.ResultGrid, elapsed_s: float) -> str | None:
+    """Why the sweep ended before every trial ran (search.target, search.time_budget_s), or None."""
+    if spec.search.target is not None:
+        reached = [(frame.loc[reaching_target(spec, frame), "timestamp"].min(), result)
+                   for result in results if (frame := result.metrics_dataframe) is not None
+                   and reaching_target(spec, frame).any()]
+        if reached:
+            _, first = min(reached, key=lambda pair: pair[0])
+            who = trial_name(first.config[PARAMS_KEY]) or "the fixed trial"
+            return f"{who} reached {spec.primary_metric} {spec.search.target:g} (search.target)"
+    budget = spec.search.time_budget_s
+    if budget is not None and elapsed_s >= budget:
+        return f"its time budget of {budget:g} s ran out (search.time_budget_s)"
+    return None
 
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
@@ -352,8 +394,12 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
         else:
             tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing))
+        started = time.monotonic()
         results = tuner.fit()
-        close_stopped_trials(spec, sweep, results)
+        sweep_end = sweep_end_reason(spec, results, time.monotonic() - started)
+        record_end_reason(sweep, sweep_end or "every trial ran")
+        print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)
+        close_stopped_trials(spec, sweep, results, sweep_end)
         register_best_trial(spec, sweep)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)

@@ -12,9 +12,18 @@ import itertools
 from typing import Any
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandForBOHB,
+    MedianStoppingRule,
+    PopulationBasedTraining,
+    TrialScheduler,
+)
+from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.stopper import CombinedStopper
 
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ParameterSpec, SweepSpec, flatten
@@ -113,20 +122,47 @@ class ParetoSearch(OptunaSearch):
         return super().set_search_properties(None, None, config, **spec)
 
 
+class PausingLimiter(ConcurrencyLimiter):
+    """A ConcurrencyLimiter for HyperBand (BOHB's scheduler), which pauses trials until their bracket
+    fills: a paused trial does not count as running, or the bracket would never fill. Ray's own
+    TuneBOHB keeps this count itself; Optuna's searcher has no notion of a paused trial."""
+
+    def on_pause(self, trial_id: str) -> None:
+        self.live_trials.discard(trial_id)
+
+    def on_unpause(self, trial_id: str) -> None:
+        self.live_trials.add(trial_id)
+
+
+SAMPLER_NAMES = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "Gaussian-process"}
+
+
+def optuna_sampler(spec: SweepSpec) -> Any:
+    """search.sampler as an Optuna sampler, seeded, with search.startup_trials random draws first."""
+    from optuna.samplers import CmaEsSampler, GPSampler, TPESampler
+
+    seed, startup = spec.search.seed, spec.search.startup_trials
+    if spec.search.sampler == "cmaes":
+        return CmaEsSampler(seed=seed, n_startup_trials=startup)
+    if spec.search.sampler == "gp":
+        return GPSampler(seed=seed, n_startup_trials=startup)
+    # constant liar: a running trial counts as a bad result, so concurrent suggestions differ
+    return TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+
+
 def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
     """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent)."""
     if max_concurrent is None:
         max_concurrent = spec.search.max_concurrent
     if spec.search.algorithm == "optuna":
-        from optuna.samplers import TPESampler
-
-        sampler = TPESampler(seed=spec.search.seed, n_startup_trials=spec.search.startup_trials)
+        sampler = optuna_sampler(spec)
         metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
-        # several metrics: TPE's multi-objective form, told every one when a trial ends
+        # several metrics: the sampler's multi-objective form, told every one when a trial ends
         searcher = OptunaSearch(sampler=sampler) if len(metrics) == 1 else ParetoSearch(sampler, metrics, modes)
         if spec.search.seeds > 1:
             searcher = Replicates(searcher, spec.search.seeds, tuple(metrics), spec.primary_mode)
-        return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+        limiter = PausingLimiter if spec.scheduler.name == "hyperband" else ConcurrencyLimiter
+        return limiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
     # random draws repeatable.
     # constant_grid_search: a random configuration stays the same over its replicates (the seed grid)
@@ -147,21 +183,29 @@ def evaluations(spec: SweepSpec) -> int:
 
 
 def scheduler(spec: SweepSpec) -> TrialScheduler:
-    config = spec.scheduler
+    config, iterations = spec.scheduler, "training_iteration"
     if config.name == "asha":
-        return ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=evaluations(spec),
-            grace_period=config.grace_period,
-            reduction_factor=config.reduction_factor,
-        )
+        return ASHAScheduler(time_attr=iterations, max_t=evaluations(spec), grace_period=config.grace_period,
+                             reduction_factor=config.reduction_factor)
+    if config.name == "median":
+        return MedianStoppingRule(time_attr=iterations, grace_period=config.grace_period,
+                                  min_samples_required=config.min_samples)
+    if config.name == "hyperband":
+        return HyperBandForBOHB(time_attr=iterations, max_t=evaluations(spec), reduction_factor=config.reduction_factor)
     if config.name == "pbt":
         return PopulationBasedTraining(
-            time_attr="training_iteration",
+            time_attr=iterations,
             perturbation_interval=config.perturbation_interval,
             hyperparam_mutations={PARAMS_KEY: {key: to_tune_domain(p) for key, p in config.mutations.items()}},
             quantile_fraction=config.quantile_fraction,
             resample_probability=config.resample_probability,
+        )
+    if config.name == "pb2":
+        return PB2(
+            time_attr=iterations,
+            perturbation_interval=config.perturbation_interval,
+            hyperparam_bounds={PARAMS_KEY: {key: list(p.values) for key, p in config.mutations.items()}},
+            quantile_fraction=config.quantile_fraction,
         )
     return FIFOScheduler()
 
@@ -182,9 +226,39 @@ class CollapseStopper(tune.Stopper):
         return False
 
 
-def stopper(spec: SweepSpec) -> CollapseStopper | None:
-    patience = spec.search.stop_collapsed_after
-    return CollapseStopper(patience) if patience is not None else None
+class TargetStopper(tune.Stopper):
+    """Ends the whole sweep once a trial's `metric` reaches `target` (at most for min, at least for max);
+    `reached` keeps which trial and value did it, for the sweep's end reason."""
+
+    def __init__(self, metric: str, mode: str, target: float):
+        self.metric, self.mode, self.target = metric, mode, target
+        self.reached: tuple[str, float] | None = None
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        value = result.get(self.metric)
+        if value is not None and self.reached is None and (value <= self.target if self.mode == "min"
+                                                           else value >= self.target):
+            self.reached = (trial_id, float(value))
+        return self.reached is not None and self.reached[0] == trial_id
+
+    def stop_all(self) -> bool:
+        return self.reached is not None
+
+
+def stoppers(spec: SweepSpec) -> list[tune.Stopper]:
+    """The collapse rule and the target, those the spec sets."""
+    found: list[tune.Stopper] = []
+    if spec.search.stop_collapsed_after is not None:
+        found.append(CollapseStopper(spec.search.stop_collapsed_after))
+    if spec.search.target is not None:
+        found.append(TargetStopper(spec.primary_metric, spec.primary_mode, spec.search.target))
+    return found
+
+
+def combined(found: list[tune.Stopper]) -> tune.Stopper | None:
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else CombinedStopper(*found)
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -204,12 +278,18 @@ def describe_space(spec: SweepSpec) -> list[str]:
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
         how = ("random search" if spec.search.algorithm == "random"
-               else f"Optuna TPE after {spec.search.startup_trials} random draws")
+               else f"Optuna {SAMPLER_NAMES[spec.search.sampler]} after {spec.search.startup_trials} random draws")
         lines = [f"{spec.search.num_samples * spec.search.seeds} trials drawn by {how} (seed {spec.search.seed}) "
                  "from:"]
         lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
     for key, param in spec.scheduler.mutations.items():
         lines.append(f"  pbt mutates {key}: {param.kind} {list(param.values)}")
+    if spec.search.time_budget_s is not None:
+        lines.append(f"  the sweep ends after {spec.search.time_budget_s:g} s (search.time_budget_s)")
+    if spec.search.target is not None:
+        reach = "<=" if spec.primary_mode == "min" else ">="
+        lines.append(f"  the sweep ends once a trial reaches {spec.primary_metric} {reach} {spec.search.target:g} "
+                     "(search.target)")
     if spec.search.seeds > 1:
         seed = spec.trial.train.seed
         lines.append(f"  each configuration trained with {spec.search.seeds} seeds (train.seed {seed}.."

@@ -23,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from pipeline.spec.config import SweepSpec, flatten
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 from pipeline.tracking.keys import (
+    END_REASON_TAG,
     METRIC_TAG,
     MODE_TAG,
     OBJECTIVES_TAG,
@@ -122,6 +123,10 @@ def reopen_sweep(tracking_uri: str, experiment_name: str, parent_run_id: str | N
 def record_results_dir(sweep: SweepRun, path: str) -> None:
     """Where Tune writes this sweep's results: `pipeline.tracking.sync` reads them back from there."""
     sweep.client().set_tag(sweep.run_id, RESULTS_DIR_TAG, path)
+
+
+def record_end_reason(sweep: SweepRun, reason: str) -> None:
+    sweep.client().set_tag(sweep.run_id, END_REASON_TAG, reason)
 
 
 def close_sweep(sweep: SweepRun, failed: bool) -> None:
