@@ -29,3 +29,7 @@ class TrackingUnavailable(PipelineError):
 
 class NothingToResume(UserError):
     """--resume names a sweep that is not there, or whose Tune results are gone."""
+
+
+class NothingToExtend(UserError):
+    """--extend names a sweep that is not there, that another spec made, or that has no new point to run."""

@@ -40,12 +40,12 @@ def spec_file(tmp_path):
     return write
 
 
-def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | None = None
-              ) -> tuple[MlflowClient, subprocess.CompletedProcess]:
+def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | None = None,
+              extra: list[str] = ()) -> tuple[MlflowClient, subprocess.CompletedProcess]:
     """`python -m pipeline.sweep search_spaces/SPEC --set ...` as a user runs it, tracked in workdir/ml.db
-    (`env`: variables added to the environment it runs in)."""
+    (`env`: variables added to the environment it runs in; `extra`: more options, e.g. --extend)."""
     uri = f"sqlite:///{workdir / 'ml.db'}"
-    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri]
+    command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri, *extra]
     for override in overrides:
         command += ["--set", override]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600,

@@ -15,6 +15,7 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from pipeline.report.plots import log_scaled
 
 MIN_TRIALS = 4  # fewer finished trials than this say nothing about importance
+NOT_APPLIED = "(not applied)"  # the value of a conditional key where its condition did not hold
 FANOVA_SEED = 0  # the forest is random: the same report twice gives the same numbers
 
 
@@ -35,7 +36,10 @@ def trials_to_importance(trials: pd.DataFrame, swept: list[str], value: str, mod
     rows = trials[trials[value].notna()]
     if len(rows) < MIN_TRIALS:
         return None
-    spans = {key: distribution_of(rows[f"params.{key}"].astype(str)) for key in swept}
+    # a conditional key that did not apply to a trial is its own category there
+    spans = {key: distribution_of(rows[f"params.{key}"].astype(object).where(rows[f"params.{key}"].notna(),
+                                                                              NOT_APPLIED).astype(str))
+             for key in swept}
     spans = {key: span for key, span in spans.items() if span is not None}
     if not spans:
         return None

@@ -29,9 +29,20 @@ def log_scaled(low: float, high: float) -> bool:
 
 
 def numeric(values: pd.Series) -> pd.Series | None:
-    """Parameter values as numbers when every one is a number (MLflow params are strings), else None."""
+    """Parameter values as numbers when every one given is a number (MLflow params are strings), else
+    None; a missing value (a conditional key that did not apply) stays missing."""
     converted = pd.to_numeric(values, errors="coerce")
-    return converted if converted.notna().all() else None
+    return converted if (converted.notna() == values.notna()).all() else None
+
+
+def param_text(trials: pd.DataFrame, key: str) -> pd.Series:
+    """A swept key's values as text, missing where the key did not apply to a trial (a condition)."""
+    column = trials[f"params.{key}"]
+    return column.astype(object).where(column.isna(), column.astype(str))
+
+
+def categories_of(raw: pd.Series) -> list[str]:
+    return sorted(raw.dropna().unique())
 
 
 def trial_curves(history: pd.DataFrame) -> bytes | None:
@@ -88,14 +99,16 @@ def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str
     figure.subplots_adjust(left=0.55 / len(swept) + 0.02, right=0.98, bottom=0.22, top=0.95,
                            wspace=0.45)
     for ax, key in zip(np.atleast_1d(figure.subplots(1, len(swept))), swept, strict=True):
-        raw = trials[f"params.{key}"].astype(str)
+        raw = param_text(trials, key)
+        applies = raw.notna()  # a trial the key did not apply to has no place on its axis
+        raw, values = raw[applies], trials.loc[applies, value]
         number = numeric(raw)
         if number is None:
-            categories = sorted(raw.unique())
-            ax.scatter(raw.map(categories.index), trials[value], alpha=0.7)
+            categories = categories_of(raw)
+            ax.scatter(raw.map(categories.index), values, alpha=0.7)
             ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         else:
-            ax.scatter(number, trials[value], alpha=0.7)
+            ax.scatter(number, values, alpha=0.7)
             if log_scaled(number.min(), number.max()):
                 ax.set_xscale("log")
         ax.set_xlabel(key, fontsize=8)
@@ -108,9 +121,9 @@ def axis_values(raw: pd.Series) -> tuple[np.ndarray, str]:
     """A parameter's values on a parallel-coordinates axis: numbers (log10 when they span 100x or more),
     or the index of each text value among the sorted categories; with the axis' label suffix."""
     number = numeric(raw)
-    if number is None:
-        categories = sorted(raw.unique())
-        return raw.map(categories.index).to_numpy(dtype=float), " (" + " < ".join(categories) + ")"
+    if number is None:  # a missing value (no condition met) maps to NaN: the line skips that axis
+        categories = categories_of(raw)
+        return raw.map(categories.index, na_action="ignore").to_numpy(dtype=float), " (" + " < ".join(categories) + ")"
     if log_scaled(number.min(), number.max()):
         return np.log10(number.to_numpy(dtype=float)), " (log10)"
     return number.to_numpy(dtype=float), ""
@@ -122,7 +135,7 @@ def parallel_coordinates(trials: pd.DataFrame, swept: list[str], value: str, met
     rows = trials[trials[value].notna()]
     if not swept or rows.empty:
         return None
-    axes_values = [axis_values(rows[f"params.{key}"].astype(str)) for key in swept]
+    axes_values = [axis_values(param_text(rows, key)) for key in swept]
     matrix = np.stack([values for values, _ in axes_values] + [rows[value].to_numpy(dtype=float)], axis=1)
     low, high = matrix.min(axis=0), matrix.max(axis=0)
     scaled = (matrix - low) / np.where(high > low, high - low, 1.0)

@@ -242,18 +242,31 @@ class TrialConfig(Strict):
         return self
 
 
+SAMPLERS = ("grid", "choice", "uniform", "log_uniform", "randint")
+
+
 class ParameterSpec(Strict):
-    """One swept parameter: exactly one way of drawing its values."""
+    """One swept parameter: exactly one way of drawing its values, and where it applies."""
 
     grid: list[Any] | None = None
     choice: list[Any] | None = None
     uniform: tuple[float, float] | None = None
     log_uniform: tuple[float, float] | None = None
     randint: tuple[int, int] | None = None
+    # a conditional parameter: drawn only in trials where each named parameter took one of the listed
+    # values, e.g. {optim.d.name: [sgd, rmsprop]}; elsewhere it is absent and the fixed trial's value holds
+    when: dict[str, list[Any]] | None = None
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _values_as_lists(cls, when: object) -> object:
+        if isinstance(when, dict):
+            return {key: value if isinstance(value, list) else [value] for key, value in when.items()}
+        return when
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ParameterSpec:
-        given = [k for k, v in self if v is not None]
+        given = [k for k in SAMPLERS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(SAMPLERS)}; got {given or 'none'}")
         kind, values = given[0], getattr(self, given[0])
@@ -267,7 +280,11 @@ class ParameterSpec(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k, v in self if v is not None)
+        return next(k for k in SAMPLERS if getattr(self, k) is not None)
+
+    def applies(self, point: dict[str, Any]) -> bool:
+        """Whether this parameter is drawn in a trial whose other values so far are `point`."""
+        return all(key in point and point[key] in values for key, values in (self.when or {}).items())
 
     @property
     def values(self) -> Any:
@@ -277,8 +294,6 @@ class ParameterSpec(Strict):
         """Values that bound what this parameter can take: all of a list, the ends of a range."""
         return list(self.values)
 
-
-SAMPLERS = tuple(ParameterSpec.model_fields)
 
 
 class SearchConfig(Strict):
@@ -294,6 +309,9 @@ class SearchConfig(Strict):
     sampler: Literal["tpe", "cmaes", "gp"] = "tpe"
     time_budget_s: float | None = Field(None, gt=0.0)  # end the sweep after this long: running trials stop
     target: float | None = None  # end the sweep once a trial's (first) metric reaches this value
+    # optuna: an earlier sweep (its experiment's name, for its newest sweep, or its parent run id) whose
+    # trials inside this space the study starts with, so the sampler models them before proposing
+    warm_start: str | None = None
     # training seeds per sampled configuration (train.seed + 0..seeds-1), each its own trial: a ranking
     # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval
     seeds: int = Field(1, ge=1)

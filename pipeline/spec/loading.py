@@ -17,10 +17,10 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pipeline.spec.conditions import check_conditions
 from pipeline.spec.config import (
     DATASET_NAMES,
     POPULATION_SCHEDULERS,
-    SAMPLERS,
     ConfigError,
     ParameterSpec,
     SweepSpec,
@@ -43,7 +43,7 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> SweepSpec:
         raise ConfigError(source, "(file)", "expected a mapping of keys at the top level")
     for override in overrides:
         try:
-            apply_override(raw, override, SAMPLERS)
+            apply_override(raw, override, tuple(ParameterSpec.model_fields))  # grid, ..., when
         except OverrideError as err:
             raise ConfigError(source, err.key, err.message) from None
     return validate_spec(raw, source)
@@ -69,6 +69,7 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
     check_workers(spec, source)
     check_seeds(spec, source)
     check_search(spec, source)
+    check_conditions(spec, source)
     return spec
 
 
@@ -85,6 +86,9 @@ def check_search(spec: SweepSpec, source: str) -> None:
             if param.kind == "choice":
                 raise ConfigError(source, f"parameters.{key}", "cmaes samples numbers (uniform, log_uniform, "
                                   "randint), not choice: Optuna would draw it at random; use tpe or gp")
+    if search.warm_start is not None and search.algorithm != "optuna":
+        raise ConfigError(source, "search.warm_start", "only optuna learns from earlier results: set "
+                          "search.algorithm: optuna (grid and random search would run the same points)")
     if scheduler == "hyperband" and search.algorithm != "optuna":
         raise ConfigError(source, "scheduler.name", "hyperband runs BOHB: Optuna proposes its trials, so set "
                           "search.algorithm: optuna")

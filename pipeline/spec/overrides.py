@@ -22,7 +22,7 @@ class OverrideError(UserError, ValueError):
 def apply_override(raw: dict, override: str, samplers: Collection[str]) -> None:
     """Apply one `--set dotted.key=value`, the value parsed as a YAML scalar or flow collection.
 
-    `samplers` are the ways of drawing a swept value (grid, choice, ...): the last part of
+    `samplers` are the fields of a swept value (grid, choice, ..., when): the last part of
     `parameters.model.dropout.grid` is one, the parts before it name the swept key.
     """
     key, sep, text = override.partition("=")

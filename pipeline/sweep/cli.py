@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PARENT_RUN_ID",
                         help="continue an interrupted sweep (the newest of the spec's experiment, or this parent "
                         "run) under the same MLflow run: finished trials are not run again")
+    parser.add_argument("--extend", nargs="?", const="latest", default=None, metavar="PARENT_RUN_ID",
+                        help="add trials to a finished sweep (the newest of the spec's experiment, or this parent "
+                        "run) under the same MLflow run: random search draws search.num_samples new points, "
+                        "optuna runs search.num_samples more trials knowing the earlier ones, grid search runs "
+                        "the points of the grid that no trial ran yet; the report then covers them all")
     parser.add_argument("--wait-for-resources", type=non_negative_seconds, default=0.0, metavar="SECONDS",
                         help="with --address: wait this long for nodes added by hand when one trial needs more than "
                         "the cluster has (default: stop at once, unless the cluster has an autoscaler); a trial "
@@ -52,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved trials (grid) or the search space, and exit without starting Ray")
     args = parser.parse_args(argv)
+    if args.extend is not None and args.resume is not None:
+        parser.error("--extend and --resume do different things: finish an interrupted sweep first with --resume")
     if args.wait_for_resources and args.address is None:
         parser.error("--wait-for-resources needs --address: no node can join the local Ray a sweep starts itself")
     return args
@@ -148,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         require_gpu=args.require_gpu,
         experiment=args.experiment,
         resume=args.resume,
+        extend=args.extend,
         wait_for_resources=args.wait_for_resources,
     )
     try:

@@ -16,6 +16,7 @@ import pandas as pd
 import ray
 from mlflow.entities import DatasetInput
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from ray import tune
 
 from pipeline.core.data import GanDataset, load_dataset
@@ -24,14 +25,17 @@ from pipeline.core.latent import latent_pictures
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import digit_source, needs_classifier
 from pipeline.core.train import build_evaluator
-from pipeline.errors import NothingToResume, TrackingUnavailable
+from pipeline.errors import NothingToExtend, NothingToResume, TrackingUnavailable
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import POPULATION_SCHEDULERS, ConfigError, SweepSpec
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
+from pipeline.sweep.history import History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
 from pipeline.sweep.space import (
+    NO_HISTORY,
     combined,
     evaluations,
+    listed_points,
     param_space,
     scheduler,
     search_algorithm,
@@ -39,8 +43,16 @@ from pipeline.sweep.space import (
     tune_num_samples,
 )
 from pipeline.sweep.trial import TrialSetup, run_trial
-from pipeline.tracking.keys import LATENT_FOLDER, PARAMS_KEY, TRIAL_ID_TAG, trial_name
-from pipeline.tracking.location import SweepRun, check_reachable, resolve_tracking_uri
+from pipeline.tracking.history import logged_trials, sweep_parent, swept_keys
+from pipeline.tracking.keys import (
+    EXTENSIONS_TAG,
+    LATENT_FOLDER,
+    PARAMS_KEY,
+    SEEDS_PARAM,
+    TRIAL_ID_TAG,
+    trial_name,
+)
+from pipeline.tracking.location import SweepNotFound, SweepRun, check_reachable, resolve_tracking_uri
 from pipeline.tracking.outputs import CHAMPION_ALIAS, dataset_input, latest_generator_model, log_generator_model
 from pipeline.tracking.sweep_runs import (
     close_sweep,
@@ -72,6 +84,7 @@ class SweepOptions:
     require_gpu: bool
     experiment: str | None = None  # MLflow experiment; the spec's name when None
     resume: str | None = None  # "latest" or a parent run id: continue that sweep instead of starting one
+    extend: str | None = None  # "latest" or a parent run id: add trials to that finished sweep
     wait_for_resources: float = 0.0  # with address: seconds to wait for nodes when a trial does not fit
 
 
@@ -192,21 +205,22 @@ def trainable_for(setup: TrialSetup):
     return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus})
 
 
-def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concurrent: int) -> tune.Tuner:
+def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concurrent: int,
+                history: History = NO_HISTORY) -> tune.Tuner:
     return tune.Tuner(
         trainable_for(setup),
-        param_space=param_space(spec),
+        param_space=param_space(spec, history),
         tune_config=tune.TuneConfig(
             metric=spec.primary_metric,  # optuna searches every objective (sweep/space.py)
             mode=spec.primary_mode,
-            num_samples=tune_num_samples(spec),
-            search_alg=search_algorithm(spec, max_concurrent),
+            num_samples=tune_num_samples(spec, history),
+            search_alg=search_algorithm(spec, max_concurrent, history),
             reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (sweep/space.py)
             time_budget_s=spec.search.time_budget_s,
         ),
         run_config=tune.RunConfig(
-            name=tune_run_name(spec, setup.sweep),
+            name=Path(setup.results_dir).name,  # the sweep's own folder, or its extension's
             storage_path=storage_path,
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=None if spec.scheduler.name in POPULATION_SCHEDULERS else CHECKPOINTS_KEPT
@@ -336,6 +350,46 @@ def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, s
     return sweep, results_dir
 
 
+def extend_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, History]:
+    """The sweep to extend, marked running again, with the trials it ran: checked first to be this
+    spec's (the same swept keys and seeds), so a refused extension leaves the sweep as it was."""
+    uri = resolve_tracking_uri(options.tracking_uri)
+    experiment = options.experiment or spec.name
+    client = MlflowClient(uri)
+    try:
+        parent = sweep_parent(client, experiment if options.extend == "latest" else options.extend)
+    except SweepNotFound as err:
+        raise NothingToExtend(f"cannot extend: {err}") from err
+    swept, seeds = set(swept_keys(parent)), parent.data.params.get(SEEDS_PARAM, "1")
+    if swept != set(spec.parameters) or seeds != str(spec.search.seeds):
+        raise NothingToExtend(
+            f"cannot extend sweep {parent.info.run_id}: it swept {sorted(swept)} with search.seeds {seeds}, this "
+            f"spec sweeps {sorted(spec.parameters)} with {spec.search.seeds}; an extension keeps both")
+    extension = int(parent.data.tags.get(EXTENSIONS_TAG, "0")) + 1
+    history = History.from_trials(spec, logged_trials(client, parent), extension)
+    if spec.search.algorithm != "optuna" and not listed_points(spec, history):
+        raise NothingToExtend(f"cannot extend sweep {parent.info.run_id}: its trials ran every point of this "
+                              "grid already (add values, or use random or optuna search)")
+    sweep, _ = reopen_sweep(uri, experiment, parent.info.run_id)
+    client.set_tag(sweep.run_id, EXTENSIONS_TAG, str(extension))
+    return sweep, history
+
+
+def warm_started(spec: SweepSpec, spec_path: str, sweep: SweepRun, history: History) -> History:
+    """`history` with the trials of search.warm_start's sweep, those inside this spec's space."""
+    if spec.search.warm_start is None:
+        return history
+    client = sweep.client()
+    try:
+        source = sweep_parent(client, spec.search.warm_start)
+    except SweepNotFound as err:
+        raise ConfigError(spec_path, "search.warm_start", str(err)) from err
+    earlier = History.from_trials(spec, logged_trials(client, source))
+    print(f"Warm start from sweep {source.info.run_id}: {len(earlier.points)} of its trials told to Optuna, "
+          f"{earlier.skipped} outside this space (or without its metrics) skipped", flush=True)
+    return history.joined(earlier)
+
+
 def check_tracking_reachable(options: SweepOptions) -> None:
     """A tracking server that does not answer stops the sweep before Ray starts."""
     try:
@@ -352,6 +406,25 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
         raise TrackingUnavailable(f"cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
 
 
+def sweep_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, str, History]:
+    """The sweep's parent run (new, resumed or extended), its Tune results folder, and the trials
+    that ran before this Tune run."""
+    history, storage = NO_HISTORY, options.storage_path.rstrip("/")
+    if options.resume is not None:
+        sweep, results_dir = resume_tracking(spec, options)
+        doing = "resuming "
+    elif options.extend is not None:
+        sweep, history = extend_tracking(spec, options)
+        results_dir = f"{storage}/{tune_run_name(spec, sweep)}-extend{history.extension}"
+        doing = f"extending (a {len(history.points) + history.skipped}-trial sweep) "
+    else:
+        sweep = open_tracking(spec, options)
+        results_dir, doing = f"{storage}/{tune_run_name(spec, sweep)}", ""
+    print(f"MLflow: {doing}experiment {sweep.experiment_name!r}, parent run {sweep.run_id} at {sweep.tracking_uri}",
+          flush=True)
+    return sweep, results_dir, history
+
+
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     check_tracking_reachable(options)
     ray.init(address=options.address, runtime_env={"env_vars": TRIAL_ENV})
@@ -359,19 +432,15 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)
     nodes, growing = wait_for_capacity(demand, options)  # before any MLflow run: a refused sweep leaves none
-    if options.resume is not None:
-        sweep, results_dir = resume_tracking(spec, options)
-    else:
-        sweep = open_tracking(spec, options)
-        results_dir = f"{options.storage_path.rstrip('/')}/{tune_run_name(spec, sweep)}"
-    where = f"experiment {sweep.experiment_name!r}, parent run {sweep.run_id}"
-    print(f"MLflow: {'resuming ' if options.resume else ''}{where} at {sweep.tracking_uri}", flush=True)
+    sweep, results_dir, history = sweep_tracking(spec, options)
     failed = True
     try:
+        history = warm_started(spec, options.spec_path, sweep, history) if options.resume is None else history
         dataset = load_dataset(spec.trial.dataset)  # once: the classifier, the floor and the run input share it
         classifiers = prepare_classifiers(dataset)
         if options.resume is None:
             record_results_dir(sweep, results_dir)
+        if options.resume is None and options.extend is None:
             log_real_floor(sweep, spec, dataset, classifiers)
         start_timeout, start_retries = start_limits(options, growing)
         setup = TrialSetup(
@@ -383,6 +452,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             objectives=spec.objectives,
             dataset_input=training_input(spec, dataset),
             mutable=tuple(spec.scheduler.mutations),
+            conditional=tuple(key for key, param in spec.parameters.items() if param.when),
             workers=r.workers_per_trial,
             seeds=spec.search.seeds,
             results_dir=results_dir,
@@ -393,7 +463,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         if options.resume is not None:  # finished trials stay finished; the others go on from their checkpoints
             tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
         else:
-            tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing))
+            tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing),
+                                history)
         started = time.monotonic()
         results = tuner.fit()
         sweep_end = sweep_end_reason(spec, results, time.monotonic() - started)

@@ -8,9 +8,9 @@ them into the spec's fixed trial config (`config.with_values`). One Tune iterati
 from __future__ import annotations
 
 import copy
-import itertools
 from typing import Any
 
+from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.schedulers import (
     ASHAScheduler,
@@ -26,8 +26,12 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import CombinedStopper
 
 from pipeline.spec import metric_names as names
+from pipeline.spec.conditions import condition_order, draw_points, expand_grid, is_conditional
 from pipeline.spec.config import ParameterSpec, SweepSpec, flatten
+from pipeline.sweep.history import History, optuna_trials
 from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
+
+NO_HISTORY = History()  # a new sweep's: nothing ran before it
 
 
 def to_tune_domain(param: ParameterSpec) -> Any:
@@ -43,16 +47,63 @@ def to_tune_domain(param: ParameterSpec) -> Any:
     return tune.randint(values[0], values[1] + 1)  # the file's [low, high] is inclusive, Tune's high is not
 
 
-def param_space(spec: SweepSpec) -> dict[str, Any]:
-    space = {key: to_tune_domain(param) for key, param in spec.parameters.items()}
+def param_space(spec: SweepSpec, history: History = NO_HISTORY) -> dict[str, Any]:
     # PBT perturbs only keys present in a trial's config: a mutated key that is not swept starts
     # from the trial's fixed value.
     fixed = flatten(spec.trial.model_dump())
-    space.update({key: fixed[key] for key in spec.scheduler.mutations if key not in space})
+    unswept = {key: fixed[key] for key in spec.scheduler.mutations if key not in spec.parameters}
     seeds = spec.search.seeds
     # grid and random: the seeds as a grid; optuna draws one point at a time, and `Replicates` repeats it
     replicates = tune.grid_search(list(range(seeds))) if seeds > 1 and spec.search.algorithm != "optuna" else 0
-    return {PARAMS_KEY: space, REPLICATE_KEY: replicates}
+    if not explicit_points(spec, history):
+        space = {key: to_tune_domain(param) for key, param in spec.parameters.items()}
+        return {PARAMS_KEY: space | unswept, REPLICATE_KEY: replicates}
+    if spec.search.algorithm == "optuna":  # the searcher's define-by-run space draws every point
+        return {REPLICATE_KEY: replicates}
+    # grid and random: the whole points, each without the keys that do not apply to it
+    return {PARAMS_KEY: tune.grid_search([point | unswept for point in listed_points(spec, history)]),
+            REPLICATE_KEY: replicates}
+
+
+def explicit_points(spec: SweepSpec, history: History) -> bool:
+    """Whether the points are worked out here rather than by Tune: a conditional space, or an
+    extension (a grid's points not run yet; random draws the sweep has not made)."""
+    return is_conditional(spec.parameters) or (history.extension > 0 and spec.search.algorithm != "optuna")
+
+
+def listed_points(spec: SweepSpec, history: History = NO_HISTORY) -> list[dict[str, Any]]:
+    """The points of grid search (every one, or those no earlier trial ran) and of random search
+    (search.num_samples drawn with search.seed, and the extension's number); Tune runs them as a grid."""
+    if spec.search.algorithm == "grid":
+        return [point for point in expand_grid(spec.parameters) if not history.ran(point)]
+    seed = spec.search.seed if spec.search.seed is None or not history.extension else [spec.search.seed,
+                                                                                        history.extension]
+    return draw_points(spec.parameters, spec.search.num_samples, seed)
+
+
+class DefineByRun:
+    """A conditional space for Optuna: each trial suggests the keys in condition order, a key only
+    where its condition holds (Optuna's define-by-run). Names are `params/<dotted key>`, which Tune's
+    OptunaSearch unflattens into the trial's config["params"]."""
+
+    def __init__(self, parameters: dict[str, ParameterSpec]):
+        self.parameters = parameters
+
+    def __call__(self, trial: Any) -> None:
+        point: dict[str, Any] = {}
+        for key in condition_order(self.parameters):
+            param = self.parameters[key]
+            if param.applies(point):
+                point[key] = suggest(trial, f"{PARAMS_KEY}/{key}", param)
+
+
+def suggest(trial: Any, name: str, param: ParameterSpec) -> Any:
+    kind, values = param.kind, param.values
+    if kind == "choice":
+        return trial.suggest_categorical(name, list(values))
+    if kind in ("uniform", "log_uniform"):
+        return trial.suggest_float(name, values[0], values[1], log=kind == "log_uniform")
+    return trial.suggest_int(name, values[0], values[1])  # randint: inclusive, as Optuna's
 
 
 class Replicates(Searcher):
@@ -110,13 +161,28 @@ class Replicates(Searcher):
         self.searcher.restore(checkpoint_path)
 
 
-class ParetoSearch(OptunaSearch):
+class StudySearch(OptunaSearch):
+    """Tune's OptunaSearch whose study starts with the trials that ran before (an extended sweep's,
+    a warm start's), so its sampler models them before it proposes anything."""
+
+    def __init__(self, *, earlier: list[FrozenTrial], **options: Any):
+        self.earlier = earlier
+        super().__init__(**options)
+
+    def _setup_study(self, mode: str | list[str]) -> None:  # Ray's hook: where the study is created
+        super()._setup_study(mode)
+        for trial in self.earlier:
+            self._ot_study.add_trial(trial)
+
+
+class ParetoSearch(StudySearch):
     """Optuna's multi-objective search over the spec's metrics. Tune's TuneConfig names only the first
     (its progress line and schedulers need one), and it hands that one to the searcher: kept out here,
     so that Optuna still optimizes them all."""
 
-    def __init__(self, sampler: Any, metrics: list[str], modes: list[str]):
-        super().__init__(sampler=sampler, metric=metrics, mode=modes)
+    def __init__(self, sampler: Any, metrics: list[str], modes: list[str], space: Any = None,
+                 earlier: list[FrozenTrial] = ()):
+        super().__init__(earlier=list(earlier), space=space, sampler=sampler, metric=metrics, mode=modes)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         return super().set_search_properties(None, None, config, **spec)
@@ -150,15 +216,20 @@ def optuna_sampler(spec: SweepSpec) -> Any:
     return TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
-def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Searcher | BasicVariantGenerator:
-    """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent)."""
+def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None,
+                     history: History = NO_HISTORY) -> Searcher | BasicVariantGenerator:
+    """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent);
+    Optuna's study starts with `history`'s trials."""
     if max_concurrent is None:
         max_concurrent = spec.search.max_concurrent
     if spec.search.algorithm == "optuna":
-        sampler = optuna_sampler(spec)
+        sampler, earlier = optuna_sampler(spec), optuna_trials(history, spec)
         metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
         # several metrics: the sampler's multi-objective form, told every one when a trial ends
-        searcher = OptunaSearch(sampler=sampler) if len(metrics) == 1 else ParetoSearch(sampler, metrics, modes)
+        space = DefineByRun(spec.parameters) if is_conditional(spec.parameters) else None
+        searcher = ParetoSearch(sampler, metrics, modes, space, earlier) if len(metrics) > 1 else StudySearch(
+            earlier=earlier, space=space, sampler=sampler, metric=metrics[0] if space else None,
+            mode=modes[0] if space else None)
         if spec.search.seeds > 1:
             searcher = Replicates(searcher, spec.search.seeds, tuple(metrics), spec.primary_mode)
         limiter = PausingLimiter if spec.scheduler.name == "hyperband" else ConcurrencyLimiter
@@ -170,9 +241,12 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None) -> Sear
                                  constant_grid_search=True)
 
 
-def tune_num_samples(spec: SweepSpec) -> int:
+def tune_num_samples(spec: SweepSpec, history: History = NO_HISTORY) -> int:
     """Tune's num_samples: grid and random multiply it by their grid (the seeds among it); optuna's
-    `Replicates` asks one trial of Tune for each seed of each configuration."""
+    `Replicates` asks one trial of Tune for each seed of each configuration. Random points worked out
+    here (`listed_points`) are drawn up front, and run once each."""
+    if spec.search.algorithm == "random" and explicit_points(spec, history):
+        return 1
     return spec.search.num_samples * (spec.search.seeds if spec.search.algorithm == "optuna" else 1)
 
 
@@ -264,26 +338,32 @@ def combined(found: list[tune.Stopper]) -> tune.Stopper | None:
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every configuration of a grid search, in order, as {dotted key: value}; repeated num_samples
     times (each trained search.seeds times)."""
-    keys = list(spec.parameters)
-    product = itertools.product(*(spec.parameters[key].values for key in keys))
-    points = [dict(zip(keys, values, strict=True)) for values in product]
-    return points * spec.search.num_samples
+    return expand_grid(spec.parameters) * spec.search.num_samples
+
+
+def condition_text(param: ParameterSpec) -> str:
+    if not param.when:
+        return ""
+    return ", only when " + " and ".join(f"{key} in {values}" for key, values in param.when.items())
 
 
 def describe_space(spec: SweepSpec) -> list[str]:
     """Human-readable lines: the resolved trials of a grid, or each parameter's distribution."""
-    if spec.search.algorithm == "grid":
-        points = grid_points(spec)
-        lines = [f"{len(points) * spec.search.seeds} trials (grid search):"]
+    drawn_up_front = spec.search.algorithm == "random" and is_conditional(spec.parameters)
+    if spec.search.algorithm == "grid" or drawn_up_front:
+        points = grid_points(spec) if spec.search.algorithm == "grid" else listed_points(spec)
+        how = "grid search" if spec.search.algorithm == "grid" else f"random search, seed {spec.search.seed}"
+        lines = [f"{len(points) * spec.search.seeds} trials ({how}):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
         how = ("random search" if spec.search.algorithm == "random"
                else f"Optuna {SAMPLER_NAMES[spec.search.sampler]} after {spec.search.startup_trials} random draws")
         lines = [f"{spec.search.num_samples * spec.search.seeds} trials drawn by {how} (seed {spec.search.seed}) "
                  "from:"]
-        lines += [f"  {key}: {param.kind} {list(param.values)}" for key, param in spec.parameters.items()]
+        lines += [f"  {key}: {param.kind} {list(param.values)}{condition_text(param)}"
+                  for key, param in spec.parameters.items()]
     for key, param in spec.scheduler.mutations.items():
-        lines.append(f"  pbt mutates {key}: {param.kind} {list(param.values)}")
+        lines.append(f"  {spec.scheduler.name} mutates {key}: {param.kind} {list(param.values)}")
     if spec.search.time_budget_s is not None:
         lines.append(f"  the sweep ends after {spec.search.time_budget_s:g} s (search.time_budget_s)")
     if spec.search.target is not None:

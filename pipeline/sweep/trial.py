@@ -62,6 +62,7 @@ class TrialSetup:
     gpus: float  # per worker
     objectives: tuple[tuple[str, str], ...]  # the spec's (metric, mode)s: a diverged trial reports the worst of each
     mutable: tuple[str, ...] = ()  # keys PBT mutates: logged as metrics at each evaluation
+    conditional: tuple[str, ...] = ()  # swept keys with a condition: not logged as params where they do not apply
     workers: int = 1  # > 1: a Ray Train run of that many data-parallel workers (sweep/multi_worker.py)
     results_dir: str = ""  # the sweep's Tune folder (local or URI): multi-worker trials keep their Train runs there
     seeds: int = 1  # search.seeds: replicates of each configuration
@@ -149,7 +150,9 @@ def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config:
     if setup.seeds > 1:
         name += f" seed {trial_config.train.seed}"
     tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate)}
-    run = TrialRun(setup.sweep, trial_id, name, flatten(trial_config.model_dump()), tags, setup.dataset_input)
+    inactive = {key for key in setup.conditional if key not in values}  # the fixed value holds, unswept
+    params = {key: value for key, value in flatten(trial_config.model_dump()).items() if key not in inactive}
+    run = TrialRun(setup.sweep, trial_id, name, params, tags, setup.dataset_input)
     run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
     return run
 

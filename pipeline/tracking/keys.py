@@ -20,6 +20,7 @@ HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as 
 LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: latent/plane.png, latent/interpolation.png
 CONFIG_TAG = "sweep.config_id"  # the sampled configuration a trial trains: its seed replicates share it
 REPLICATE_TAG = "sweep.replicate"  # which of its configuration's seeds a trial is (0, 1, ...)
+EXTENSIONS_TAG = "sweep.extensions"  # on the parent run: how many times --extend added trials to it
 SEEDS_PARAM = "search.seeds"  # on the parent run: replicates per configuration
 PARAMS_KEY = "params"  # Tune's config key of a trial's sampled values (a flat dict of dotted keys)
 REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this

@@ -1,0 +1,103 @@
+"""Conditional parameters (`when:`): the points of grid and random search, Optuna's define-by-run
+space, the checks that name the key, and a tiny sweep whose MLflow params leave inactive keys out."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.spec.conditions import draw_points, expand_grid
+from pipeline.spec.config import ConfigError
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.space import PARAMS_KEY, param_space, search_algorithm
+
+from .conftest import ROOT, SEARCH_SPACES, run_sweep, trial_runs
+
+SGD_MOMENTUM = ["parameters.optim.d.momentum={uniform: [0.0, 0.95], when: {optim.d.name: sgd}}"]
+
+
+def optimizer_spec(*overrides: str):
+    return load_spec(SEARCH_SPACES / "optimizer.yaml", list(overrides))
+
+
+def test_a_grid_expands_each_key_only_where_it_applies():
+    points = expand_grid(optimizer_spec().parameters)
+    assert points[:2] == [{"optim.d.name": "adam"}, {"optim.d.name": "adamw"}]
+    assert points[2:] == [{"optim.d.name": name, "optim.d.momentum": m} for name in ("rmsprop", "sgd")
+                          for m in (0.0, 0.9)]
+
+
+def test_random_points_are_seeded_and_leave_inactive_keys_out():
+    spec = optimizer_spec("search.algorithm=random", "search.num_samples=40", "search.seed=3",
+                          "parameters.optim.d.name={choice: [adam, sgd]}", *SGD_MOMENTUM)
+    points = draw_points(spec.parameters, 40, 3)
+    assert points == draw_points(spec.parameters, 40, 3) != draw_points(spec.parameters, 40, 4)
+    assert {p["optim.d.name"] for p in points} == {"adam", "sgd"}
+    for point in points:
+        assert ("optim.d.momentum" in point) == (point["optim.d.name"] == "sgd")
+        assert 0.0 <= point.get("optim.d.momentum", 0.0) <= 0.95
+    assert param_space(spec)[PARAMS_KEY]["grid_search"] == points  # Tune runs exactly these
+
+
+def test_optuna_draws_a_conditional_space_by_run():
+    spec = optimizer_spec("search.algorithm=optuna", "search.num_samples=12", "search.seed=0",
+                          "parameters.optim.d.name={choice: [adam, sgd]}", *SGD_MOMENTUM)
+    searcher = search_algorithm(spec)
+    searcher.set_search_properties(spec.primary_metric, spec.primary_mode, param_space(spec))
+    names = set()
+    for number in range(12):
+        params = searcher.suggest(f"t{number}")[PARAMS_KEY]
+        names.add(params["optim.d.name"])
+        assert ("optim.d.momentum" in params) == (params["optim.d.name"] == "sgd"), params
+        searcher.on_trial_complete(f"t{number}", {"fid": float(number), "training_iteration": 1})
+    assert names == {"adam", "sgd"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        (["parameters.optim.d.momentum.when={train.loss: hinge}"], "parameters.optim.d.momentum.when",
+         "train.loss is not a swept parameter"),
+        (["parameters.optim.d.momentum.when={optim.d.name: nadam}"], "parameters.optim.d.momentum.when.optim.d.name",
+         "['nadam'] not among"),
+        (["parameters.optim.d.name.when={optim.d.momentum: 0.9}"], "parameters.optim.d.name.when",
+         "a cycle of conditions: optim.d.name -> optim.d.momentum -> optim.d.name"),
+        (["parameters.optim.d.lr={grid: [1.0e-4, 1.0e-3], when: {optim.d.momentum: 0.9}}",
+          "parameters.optim.d.momentum.when={optim.d.name: sgd}", "parameters.optim.d.name.grid=[adam]"],
+         "parameters.optim.d.momentum.when.optim.d.name", "not among"),
+        (["parameters.optim.d.lr={grid: [1.0e-4, 1.0e-3], when: {optim.d.momentum: 0.9, optim.d.name: rmsprop}}",
+          "parameters.optim.d.momentum.when={optim.d.name: sgd}"], "parameters.optim.d.lr.when",
+         "conditions conflict"),
+        (["search.algorithm=random", "parameters.optim.d.name={uniform: [0.0, 1.0]}"], "parameters.optim.d.name",
+         None),
+        (["search.algorithm=random", "parameters.optim.d.lr={uniform: [1.0e-4, 1.0e-3]}",
+          "parameters.optim.d.momentum.when={optim.d.lr: 1.0e-4}"], "parameters.optim.d.momentum.when",
+         "drawn from uniform"),
+    ],
+)
+def test_bad_conditions_name_the_key(overrides, key, fragment):
+    with pytest.raises(ConfigError) as info:
+        optimizer_spec(*overrides)
+    assert info.value.key == key and (fragment is None or fragment in info.value.message), info.value
+
+
+def test_dry_run_shows_no_momentum_for_adam():
+    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "optimizer.yaml"),
+                             "--dry-run"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "6 trials (grid search):" in lines
+    assert "    1. optim.d.name=adam" in lines and "    6. optim.d.name=sgd,optim.d.momentum=0.9" in lines
+    assert not [line for line in lines if "adam" in line and "momentum" in line]
+
+
+@pytest.mark.e2e
+def test_a_conditional_sweep_logs_only_the_keys_that_apply(tmp_path):
+    client, _ = run_sweep(tmp_path, "optimizer.yaml", "parameters.optim.d.name.grid=[adam, sgd]",
+                          "trial.train.steps=20", "trial.train.eval_every=20", "trial.eval.samples=200",
+                          "trial.model.width=8")
+    runs = {run.info.run_name: run.data.params for run in trial_runs(client, "optimizer")}
+    assert set(runs) == {"optim.d.name=adam", "optim.d.name=sgd,optim.d.momentum=0",
+                         "optim.d.name=sgd,optim.d.momentum=0.9"}
+    assert "optim.d.momentum" not in runs["optim.d.name=adam"] and runs["optim.d.name=adam"]["optim.d.name"] == "adam"
+    assert runs["optim.d.name=sgd,optim.d.momentum=0.9"]["optim.d.momentum"] == "0.9"

@@ -1,0 +1,86 @@
+"""Studies that grow: `--extend` adds trials to a finished sweep under its parent run, and
+`search.warm_start` starts an Optuna study with an earlier sweep's trials."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.spec.loading import load_spec
+from pipeline.sweep.history import History
+from pipeline.sweep.space import PARAMS_KEY, listed_points, param_space, search_algorithm, tune_num_samples
+from pipeline.tracking.history import LoggedTrial
+from pipeline.tracking.keys import EXTENSIONS_TAG, ROLE_TAG
+
+from .conftest import SEARCH_SPACES, TINY, run_sweep, trial_runs
+
+LR = "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}, model.dropout: {choice: [0.0, 0.3]}}"
+
+
+def spec(*overrides):
+    return load_spec(SEARCH_SPACES / "ring8.yaml", list(overrides))
+
+
+def logged(lr: str, dropout: str, value: float) -> LoggedTrial:
+    return LoggedTrial({"optim.d.lr": lr, "model.dropout": dropout}, {"hq_fraction": value, "fid": 1.0})
+
+
+def test_history_keeps_the_trials_inside_the_space():
+    history = History.from_trials(spec("search.algorithm=random", LR), [
+        logged("0.001", "0.3", 0.9), logged("0.01", "0.0", 0.8), logged("0.0002", "0.5", 0.7),
+        LoggedTrial({"optim.d.lr": "0.001", "model.dropout": "0.0"}, {"fid": 2.0})], extension=1)
+    assert history.points == ({"optim.d.lr": 0.001, "model.dropout": 0.3},)  # lr 0.01 and dropout 0.5 are outside
+    assert history.skipped == 3  # and the last has no hq_fraction
+
+
+def test_a_grid_extension_runs_only_the_points_no_trial_ran():
+    grid = spec()
+    history = History.from_trials(grid, [logged("0.0003", "0.0", 0.9), logged("0.001", "0.3", 0.9)], extension=1)
+    assert listed_points(grid, history) == [{"optim.d.lr": 0.0003, "model.dropout": 0.3},
+                                            {"optim.d.lr": 0.001, "model.dropout": 0.0}]
+    assert param_space(grid, history)[PARAMS_KEY]["grid_search"] == listed_points(grid, history)
+
+
+def test_a_random_extension_draws_new_points():
+    random = spec("search.algorithm=random", "search.num_samples=3", "search.seed=0", LR)
+    first, second = (listed_points(random, History(extension=n)) for n in (1, 2))
+    assert len(first) == len(second) == 3 and first != second
+    assert tune_num_samples(random, History(extension=1)) == 1  # the drawn points run once each
+
+
+@pytest.mark.parametrize("objectives", [[], ["metric=[hq_fraction, fid]", "mode=[max, min]"]])
+def test_optuna_starts_with_the_earlier_trials(objectives):
+    optuna = spec("search.algorithm=optuna", "search.num_samples=3", LR, *objectives)
+    history = History.from_trials(optuna, [logged("0.001", "0.3", 0.9), logged("0.0005", "0.0", 0.5)])
+    searcher = search_algorithm(optuna, history=history)
+    searcher.set_search_properties(optuna.primary_metric, optuna.primary_mode, param_space(optuna))
+    study = searcher.searcher._ot_study
+    assert [t.params for t in study.trials] == [{"params/optim.d.lr": 0.001, "params/model.dropout": 0.3},
+                                                {"params/optim.d.lr": 0.0005, "params/model.dropout": 0.0}]
+    assert [t.values for t in study.trials] == ([[0.9], [0.5]] if not objectives else [[0.9, 1.0], [0.5, 1.0]])
+    assert searcher.suggest("new")[PARAMS_KEY]  # and goes on proposing
+
+
+def test_extend_and_resume_exclude_each_other():
+    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
+                             "--extend", "--resume"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--extend and --resume" in result.stderr
+
+
+@pytest.mark.e2e
+def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path):
+    tiny = [*TINY, "search.algorithm=random", "search.seed=0", "search.num_samples=2", LR]
+    client, _ = run_sweep(tmp_path, "ring8.yaml", *tiny)
+    first = {run.info.run_id for run in trial_runs(client, "ring8")}
+    _, result = run_sweep(tmp_path, "ring8.yaml", *tiny, extra=["--extend"])
+    runs = trial_runs(client, "ring8")
+    parents = [r for r in client.search_runs([runs[0].info.experiment_id]) if r.data.tags.get(ROLE_TAG) == "parent"]
+    assert len(parents) == 1 and len(runs) == 4 and first < {run.info.run_id for run in runs}
+    assert parents[0].data.tags[EXTENSIONS_TAG] == "1" and parents[0].info.status == "FINISHED"
+    assert len({run.data.params["optim.d.lr"] for run in runs}) == 4  # new draws, not the first two again
+    report = (tmp_path / "reports" / "ring8.html").read_text()
+    assert all(run.info.run_name in report for run in runs)
+    # an Optuna sweep of another experiment starts from these 4
+    _, result = run_sweep(tmp_path, "ring8.yaml", *TINY, LR, "search.algorithm=optuna", "search.num_samples=1",
+                          f"search.warm_start={parents[0].info.run_id}", extra=["--experiment", "ring8-warm"])
+    assert "4 of its trials told to Optuna, 0 outside this space" in result.stdout
