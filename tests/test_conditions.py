@@ -1,5 +1,6 @@
 """Conditional parameters (`when:`): the points of grid and random search, Optuna's define-by-run
-space, the checks that name the key, and a tiny sweep whose MLflow params leave inactive keys out."""
+space and the checks that name the key (tests/test_menu.py runs a conditional Optuna sweep and
+checks its MLflow params)."""
 
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
 from pipeline.sweep.space import PARAMS_KEY, param_space, search_algorithm
 
-from .conftest import ROOT, SEARCH_SPACES, run_sweep, trial_runs
+from .conftest import ROOT, SEARCH_SPACES
 
 SGD_MOMENTUM = ["parameters.optim.d.momentum={uniform: [0.0, 0.95], when: {optim.d.name: sgd}}"]
 
@@ -89,15 +90,3 @@ def test_dry_run_shows_no_momentum_for_adam():
     assert "6 trials (grid search):" in lines
     assert "    1. optim.d.name=adam" in lines and "    6. optim.d.name=sgd,optim.d.momentum=0.9" in lines
     assert not [line for line in lines if "adam" in line and "momentum" in line]
-
-
-@pytest.mark.e2e
-def test_a_conditional_sweep_logs_only_the_keys_that_apply(tmp_path):
-    client, _ = run_sweep(tmp_path, "optimizer.yaml", "parameters.optim.d.name.grid=[adam, sgd]",
-                          "trial.train.steps=20", "trial.train.eval_every=20", "trial.eval.samples=200",
-                          "trial.model.width=8")
-    runs = {run.info.run_name: run.data.params for run in trial_runs(client, "optimizer")}
-    assert set(runs) == {"optim.d.name=adam", "optim.d.name=sgd,optim.d.momentum=0",
-                         "optim.d.name=sgd,optim.d.momentum=0.9"}
-    assert "optim.d.momentum" not in runs["optim.d.name=adam"] and runs["optim.d.name=adam"]["optim.d.name"] == "adam"
-    assert runs["optim.d.name=sgd,optim.d.momentum=0.9"]["optim.d.momentum"] == "0.9"

@@ -7,10 +7,12 @@ import sys
 import pytest
 
 from pipeline.spec.loading import load_spec
+from pipeline.sweep.driver import warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.space import PARAMS_KEY, listed_points, param_space, search_algorithm, tune_num_samples
 from pipeline.tracking.history import LoggedTrial
 from pipeline.tracking.keys import EXTENSIONS_TAG, ROLE_TAG
+from pipeline.tracking.location import SweepRun
 
 from .conftest import SEARCH_SPACES, TINY, run_sweep, trial_runs
 
@@ -68,11 +70,12 @@ def test_extend_and_resume_exclude_each_other():
 
 
 @pytest.mark.e2e
-def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path):
+def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path, capsys):
     tiny = [*TINY, "search.algorithm=random", "search.seed=0", "search.num_samples=2", LR]
     client, _ = run_sweep(tmp_path, "ring8.yaml", *tiny)
     first = {run.info.run_id for run in trial_runs(client, "ring8")}
     _, result = run_sweep(tmp_path, "ring8.yaml", *tiny, extra=["--extend"])
+    assert "extending" in result.stdout
     runs = trial_runs(client, "ring8")
     parents = [r for r in client.search_runs([runs[0].info.experiment_id]) if r.data.tags.get(ROLE_TAG) == "parent"]
     assert len(parents) == 1 and len(runs) == 4 and first < {run.info.run_id for run in runs}
@@ -80,7 +83,11 @@ def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path):
     assert len({run.data.params["optim.d.lr"] for run in runs}) == 4  # new draws, not the first two again
     report = (tmp_path / "reports" / "ring8.html").read_text()
     assert all(run.info.run_name in report for run in runs)
-    # an Optuna sweep of another experiment starts from these 4
-    _, result = run_sweep(tmp_path, "ring8.yaml", *TINY, LR, "search.algorithm=optuna", "search.num_samples=1",
-                          f"search.warm_start={parents[0].info.run_id}", extra=["--experiment", "ring8-warm"])
-    assert "4 of its trials told to Optuna, 0 outside this space" in result.stdout
+    # a new Optuna sweep warm-started from these 4 (the driver's step before its Tuner starts)
+    warm = load_spec(SEARCH_SPACES / "ring8.yaml", [LR, "search.algorithm=optuna", "search.warm_start=ring8",
+                                                    "parameters.optim.d.lr.log_uniform=[1.0e-4, 1.0e-3]"])
+    history = warm_started(warm, "ring8.yaml", SweepRun(client.tracking_uri, runs[0].info.experiment_id, "", "x"),
+                           History())
+    inside = [float(run.data.params["optim.d.lr"]) <= 1e-3 for run in runs]
+    assert len(history.points) == sum(inside) and history.skipped == 4 - sum(inside)
+    assert f"{sum(inside)} of its trials told to Optuna, {4 - sum(inside)} outside" in capsys.readouterr().out

@@ -7,6 +7,7 @@ from optuna.samplers import CmaEsSampler, GPSampler, TPESampler
 from ray.tune.schedulers import HyperBandForBOHB, MedianStoppingRule
 from ray.tune.schedulers.pb2 import PB2
 
+from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
@@ -109,11 +110,15 @@ def test_cmaes_with_median_stopping(tmp_path):
 
 
 @pytest.mark.e2e
-def test_gp_with_hyperband(tmp_path):
-    client, runs, _, _ = sweep(tmp_path, *OPTUNA_SPACE, "search.sampler=gp", "search.num_samples=4",
-                               "search.startup_trials=2", "scheduler={name: hyperband, reduction_factor: 2}")
+def test_gp_with_hyperband_over_a_conditional_space(tmp_path):
+    client, runs, _, _ = sweep(tmp_path, "search.algorithm=optuna", "search.sampler=gp", "search.num_samples=4",
+                               "search.startup_trials=2", "scheduler={name: hyperband, reduction_factor: 2}",
+                               "parameters={optim.d.name: {choice: [adam, sgd]}, optim.d.lr: {log_uniform: "
+                               "[1.0e-4, 3.0e-3]}, optim.d.momentum: {uniform: [0.0, 0.9], when: {optim.d.name: sgd}}}")
     assert len(runs) == 4
-    for run in runs:
+    for run in runs:  # momentum is an MLflow param only of the sgd trials (it does not apply to adam)
+        assert ("optim.d.momentum" in run.data.params) == (run.data.params["optim.d.name"] == "sgd")
+        assert ("optim.d.momentum" in run.info.run_name) == (run.data.params["optim.d.name"] == "sgd")
         steps = fid_steps(client, run)
         assert steps == sorted(set(steps)) and steps[0] == 100  # a paused trial resumes where it was
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
@@ -134,6 +139,8 @@ def test_pb2_perturbs_within_its_bounds(tmp_path):
         assert all(1e-4 <= m.value <= 3e-3 for m in history)
         changed += len({m.value for m in history}) > 1
     assert changed >= 1
+    taken = [exploit for run in runs for exploit in exploits(client, run.info.run_id)]
+    assert taken and all(1e-4 <= exploit["new"]["optim.d.lr"] <= 3e-3 for exploit in taken)  # PB2's choice
 
 
 @pytest.mark.e2e
@@ -146,8 +153,9 @@ def test_target_and_time_budget_end_the_sweep(tmp_path):
     report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
     assert "The sweep ended:" in report and "search.target" in report
     # a budget that ends long trials after their first evaluations
-    client, runs, parent, _ = sweep(tmp_path / "budget", "search.time_budget_s=30", "trial.train.steps=100000",
-                                    "trial.train.eval_every=500")
-    assert "time budget of 30 s" in parent.data.tags[END_REASON_TAG]
-    for run in runs:
+    client, runs, parent, _ = sweep(tmp_path / "budget", "search.time_budget_s=20", "trial.train.steps=100000",
+                                    "trial.train.eval_every=100")
+    assert "time budget of 20 s" in parent.data.tags[END_REASON_TAG]
+    for run in runs:  # the driver says why, where Tune had a result of the trial; else the trial itself does
         assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in run.data.tags[REASON_TAG]
+    assert any("time budget" in run.data.tags[REASON_TAG] for run in runs)

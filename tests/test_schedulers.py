@@ -4,6 +4,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
@@ -21,7 +22,7 @@ from .conftest import SEARCH_SPACES, run_sweep, trial_runs
         ("full.yaml", "parameters.train.batch_size={grid: [32, 64]}", "parameters.train.batch_size", "use choice"),
         ("pbt.yaml", "scheduler.mutations={}", "scheduler", "pbt needs mutations"),
         ("pbt.yaml", "scheduler.mutations.train.seed.choice=[1,2]", "scheduler", "not train.seed"),
-        ("ring8.yaml", "scheduler.mutations.optim.d.lr.uniform=[0.1,0.2]", "scheduler", "pbt scheduler only"),
+        ("ring8.yaml", "scheduler.mutations.optim.d.lr.uniform=[0.1,0.2]", "scheduler", "pbt and pb2 schedulers only"),
         ("pbt.yaml", "scheduler.mutations.model.dropout.uniform=[0.0,1.5]", "scheduler.mutations.model.dropout",
          "value 1.5"),
     ],
@@ -118,3 +119,14 @@ def test_pbt_exploits_and_explores_on_ring8(tmp_path):
         assert sorted({m.step for m in history}) == [100, 200, 300, 400]
         changed += len({m.value for m in history}) > 1
     assert changed >= 1  # the worse trial took on the better one's checkpoint and perturbed values
+    lineage = {run.info.run_id: exploits(client, run.info.run_id) for run in runs}
+    assert any(lineage.values())  # values change only through an exploit: each is on the receiving run
+    for run_id, taken in lineage.items():
+        for exploit in taken:
+            assert exploit["donor_run_id"] in lineage and exploit["donor_run_id"] != run_id
+            assert exploit["step"] in (100, 200, 300)
+            assert set(exploit["new"]) == set(load_spec(SEARCH_SPACES / "pbt.yaml").scheduler.mutations)
+            after = [m.value for m in client.get_metric_history(run_id, f"{HYPERPARAMETER_PREFIX}optim.d.lr")
+                     if m.step > exploit["step"]]
+            assert after and after[0] == pytest.approx(exploit["new"]["optim.d.lr"])  # what the trial went on with
+    assert "Lineage: PBT's exploits" in (tmp_path / "reports" / "pbt.html").read_text()

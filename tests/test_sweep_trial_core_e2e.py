@@ -40,6 +40,7 @@ def test_sweep_on_mnist_idx_files(tmp_path):
     client, _ = run_sweep(
         tmp_path, "dropout.yaml", f"trial.dataset={{name: mnist, path: {data}}}", "trial.train.steps=40",
         "trial.train.eval_every=20", "trial.eval.samples=200", "parameters.model.dropout.grid=[0.3]",
+        "search.seeds=1",
         env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"},  # a sample a second: this trial takes seconds
     )
     (run,) = trial_runs(client, "dropout")

@@ -17,8 +17,17 @@ from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from pipeline.spec import metric_names as names
+from pipeline.spec.config import POPULATION_SCHEDULERS
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
-from pipeline.tracking.keys import END_REASON_TAG, LATENT_FOLDER, METRIC_TAG, MODE_TAG, OBJECTIVES_TAG, SWEPT_PARAM
+from pipeline.tracking.keys import (
+    END_REASON_TAG,
+    LATENT_FOLDER,
+    LINEAGE_FOLDER,
+    METRIC_TAG,
+    MODE_TAG,
+    OBJECTIVES_TAG,
+    SWEPT_PARAM,
+)
 from pipeline.tracking.location import SweepNotFound, find_parent, search
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
@@ -56,6 +65,8 @@ class SweepData:
     # run_id -> [(step, PNG)] of the sample grid at up to STRIP_FRAMES steps, the last step last
     grids: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
     mode_histograms: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # run_id -> last (step, PNG)
+    # run_id -> its PBT/PB2 exploits, oldest first: {step, donor_run_id, donor_run_name, old, new}
+    exploits: dict[str, list[dict]] = field(default_factory=dict)
     latent: dict[str, bytes] = field(default_factory=dict)  # 'plane', 'interpolation' -> PNG of the best trial
 
 
@@ -175,3 +186,11 @@ def load_trial(client: MlflowClient, data: SweepData, trial: pd.Series, metrics:
     if histograms:
         last = max(histograms)
         data.mode_histograms[run_id] = (last, download(client, run_id, histograms[last]))
+    if data.parent.get("params.scheduler.name") in POPULATION_SCHEDULERS:
+        data.exploits[run_id] = exploits(client, run_id)
+
+
+def exploits(client: MlflowClient, run_id: str) -> list[dict]:
+    """The trial's PBT/PB2 exploits, as it logged them (lineage/exploit-<step>.json), oldest first."""
+    paths = sorted(item.path for item in client.list_artifacts(run_id, LINEAGE_FOLDER))
+    return [json.loads(download(client, run_id, path)) for path in paths]

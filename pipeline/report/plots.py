@@ -195,3 +195,30 @@ def pareto_chart(configs: pd.DataFrame, objectives: tuple[tuple[str, str], ...])
            title=f"{x_metric} against {y_metric}, one point per configuration")
     ax.legend(fontsize=7, loc="best")
     return to_png(figure)
+
+
+def lineage_chart(trials: list[tuple[str, int]], exploits: dict[str, list[dict]]) -> bytes | None:
+    """PBT's family tree: each trial a line over its steps (#1 at the top), each exploit an arrow at
+    its step from the trial whose checkpoint was copied to the trial that took it.
+
+    `trials`: (run name, last step) in ranking order; `exploits`: run name -> that trial's exploits."""
+    if not any(exploits.values()):
+        return None
+    row = {name: position for position, (name, _) in enumerate(trials)}
+    figure = Figure(figsize=(8, 0.45 * len(trials) + 1.2))
+    figure.subplots_adjust(left=0.32, right=0.97, bottom=0.4 / (0.45 * len(trials) + 1.2) + 0.1, top=0.92)
+    ax = figure.subplots()
+    for name, last in trials:
+        ax.plot([0, last], [row[name], row[name]], color="#bbb", linewidth=2)
+    for name, taken in exploits.items():
+        for exploit in taken:
+            donor = row.get(exploit["donor_run_name"])
+            if donor is None or name not in row:
+                continue
+            ax.annotate("", xy=(exploit["step"], row[name]), xytext=(exploit["step"], donor),
+                        arrowprops={"arrowstyle": "->", "color": "#c0392b"})
+    ax.set_yticks(range(len(trials)), [name for name, _ in trials], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel="step", title="PBT lineage: arrows from the trial copied to the trial that took its checkpoint")
+    ax.title.set_fontsize(9)
+    return to_png(figure)

@@ -188,6 +188,36 @@ def pareto_view(data: SweepData) -> ParetoView | None:
                       len(configs) - len(front), rows)
 
 
+@dataclass
+class LineageView:
+    """A PBT/PB2 sweep's exploits: the lineage chart, and a row per exploit."""
+
+    chart: str | None
+    rows: list[tuple[str, str, int, str, str, str]]  # run id, trial, step, donor run id, donor, values old -> new
+
+
+def lineage_view(data: SweepData, ranked: pd.DataFrame) -> LineageView | None:
+    if not any(data.exploits.values()):
+        return None
+    names_by_run = {t["run_id"]: str(t["run_name"]) for _, t in ranked.iterrows()}
+    last_step = {name: int(data.histories[run_id]["step"].max()) if run_id in data.histories
+                 and not data.histories[run_id].empty else 0 for run_id, name in names_by_run.items()}
+    rows = []
+    for run_id, taken in data.exploits.items():
+        for exploit in taken:
+            change = ", ".join(f"{key} {format_number(exploit['old'].get(key))} -> {format_number(value)}"
+                               for key, value in exploit["new"].items())
+            rows.append((run_id, names_by_run.get(run_id, run_id), int(exploit["step"]), exploit["donor_run_id"],
+                         str(exploit["donor_run_name"]), change))
+    exploits = {names_by_run[run_id]: taken for run_id, taken in data.exploits.items() if run_id in names_by_run}
+    chart = plots.lineage_chart(list(last_step.items()), exploits)
+    return LineageView(png_data_uri(chart), sorted(rows, key=lambda row: (row[2], row[1])))
+
+
+def format_number(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4g}"
+
+
 def nan_to_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
@@ -205,6 +235,7 @@ def render_html(data: SweepData) -> str:
         rows=build_views(data, ranked, metric_columns),
         configurations=configuration_views(data, ranked, configs),
         pareto=pareto_view(data),
+        lineage=lineage_view(data, ranked),
         verdict=verdict(configs, data.seeds, data.metric),
         metric_columns=metric_columns,
         floor=[data.floor.get(m) for m in metric_columns],

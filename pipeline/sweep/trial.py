@@ -174,7 +174,11 @@ def train_trial(
     run = open_trial_run(setup, trial_id, values, trial_config, replicate) if main else None
     flat = flatten(trial_config.model_dump())
     leading = (*(metric for metric, _ in setup.objectives), names.MODES)
-    reporter = RayReporter(run, {key: flat[key] for key in setup.mutable}, send, leading=leading)
+    mutated = {key: flat[key] for key in setup.mutable}
+    reporter = RayReporter(run, mutated, send, leading=leading)
+    donor = checkpoint.get(RUN_ID_KEY) if checkpoint is not None else None
+    if run is not None and donor not in (None, run.run_id):  # another trial's checkpoint: a PBT exploit
+        run.log_exploit(donor, checkpoint["step"], {key: float(value) for key, value in mutated.items()})
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
               checkpoint=checkpoint, device=device, parallel=parallel)
@@ -186,7 +190,7 @@ def train_trial(
         if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
             end_run(reporter, "finished")
         else:
-            end_run(reporter, "stopped", "stopped by Tune: its scheduler or a stopping rule")
+            end_run(reporter, "stopped", "stopped by Tune: its scheduler, a stopping rule or the sweep's end")
         raise
     except BaseException:
         end_run(reporter, "errored", traceback.format_exc())

@@ -17,6 +17,7 @@ RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's result
 NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
 TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)
+LINEAGE_FOLDER = "lineage"  # pbt, pb2: on a trial run, exploit-<step>.json for each checkpoint it took from another
 LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: latent/plane.png, latent/interpolation.png
 CONFIG_TAG = "sweep.config_id"  # the sampled configuration a trial trains: its seed replicates share it
 REPLICATE_TAG = "sweep.replicate"  # which of its configuration's seeds a trial is (0, 1, ...)

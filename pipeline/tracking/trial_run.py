@@ -24,7 +24,15 @@ from mlflow.entities import DatasetInput, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from pipeline.tracking.keys import REASON_TAG, ROLE_TAG, ROLE_TRIAL, STATUS_TAG, TRIAL_ID_TAG
+from pipeline.tracking.keys import (
+    HYPERPARAMETER_PREFIX,
+    LINEAGE_FOLDER,
+    REASON_TAG,
+    ROLE_TAG,
+    ROLE_TRIAL,
+    STATUS_TAG,
+    TRIAL_ID_TAG,
+)
 from pipeline.tracking.location import RETRIES, SweepRun, with_retries
 from pipeline.tracking.outputs import log_generator_model, start_system_metrics
 from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RUN_STATUS, find_trial_run, source_tags
@@ -110,6 +118,25 @@ class TrialRun:
                 self.client.log_artifact(self.run_id, str(path), folder)
 
         self.send("checkpoint", upload)
+
+    def log_exploit(self, donor_run_id: str, step: int, new_values: dict[str, float]) -> None:
+        """A PBT (or PB2) exploit: this trial went on from another trial's checkpoint at `step`, with
+        `new_values` of the mutated keys. Logged as lineage/exploit-<step>.json beside the values this
+        run had logged last (metrics hp.<key>), with the donor's run and trial."""
+
+        def record() -> None:
+            logged = self.client.get_run(self.run_id).data.metrics
+            donor = self.client.get_run(donor_run_id)
+            self.client.log_dict(self.run_id, {
+                "step": step,
+                "donor_run_id": donor_run_id,
+                "donor_trial_id": donor.data.tags.get(TRIAL_ID_TAG),
+                "donor_run_name": donor.info.run_name,
+                "old": {key: logged.get(f"{HYPERPARAMETER_PREFIX}{key}") for key in new_values},
+                "new": new_values,
+            }, f"{LINEAGE_FOLDER}/exploit-{step:08d}.json")
+
+        self.send(f"exploit at step {step}", record)
 
     def log_generator(self, generator: Any, latent_dim: int, step: int) -> None:
         """The generator as the run's MLflow model, with its signature (outputs.py)."""
