@@ -7,12 +7,11 @@ from optuna.samplers import CmaEsSampler, GPSampler, TPESampler
 from ray.tune.schedulers import HyperBandForBOHB, MedianStoppingRule
 from ray.tune.schedulers.pb2 import PB2
 
-from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
 from pipeline.sweep.space import PausingLimiter, TargetStopper, optuna_sampler, scheduler, search_algorithm
-from pipeline.tracking.keys import END_REASON_TAG, HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
+from pipeline.tracking.keys import END_REASON_TAG, REASON_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 
@@ -124,38 +123,3 @@ def test_gp_with_hyperband_over_a_conditional_space(tmp_path):
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
         if run.data.tags[STATUS_TAG] == "stopped":
             assert "hyperband" in run.data.tags[REASON_TAG]
-
-
-@pytest.mark.e2e
-def test_pb2_perturbs_within_its_bounds(tmp_path):
-    client, runs, _, _ = sweep(tmp_path, "search.algorithm=random", "search.num_samples=2", "search.seed=0",
-                               "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}}", *PB2_MUTATIONS,
-                               "trial.train.steps=400")
-    assert len(runs) == 2
-    changed = 0
-    for run in runs:
-        history = client.get_metric_history(run.info.run_id, f"{HYPERPARAMETER_PREFIX}optim.d.lr")
-        assert sorted({m.step for m in history}) == [100, 200, 300, 400]
-        assert all(1e-4 <= m.value <= 3e-3 for m in history)
-        changed += len({m.value for m in history}) > 1
-    assert changed >= 1
-    taken = [exploit for run in runs for exploit in exploits(client, run.info.run_id)]
-    assert taken and all(1e-4 <= exploit["new"]["optim.d.lr"] <= 3e-3 for exploit in taken)  # PB2's choice
-
-
-@pytest.mark.e2e
-def test_target_and_time_budget_end_the_sweep(tmp_path):
-    # hq_fraction >= 0: the first evaluation reaches it, so the first trial ends the sweep and no other starts
-    client, runs, parent, stdout = sweep(tmp_path / "target", "search.max_concurrent=1", "search.target=0.0")
-    assert "search.target" in parent.data.tags[END_REASON_TAG] and "The sweep ended:" in stdout
-    assert len(runs) == 1 and fid_steps(client, runs[0]) == [100]
-    assert "search.target" in runs[0].data.tags[REASON_TAG]
-    report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
-    assert "The sweep ended:" in report and "search.target" in report
-    # a budget that ends long trials after their first evaluations
-    client, runs, parent, _ = sweep(tmp_path / "budget", "search.time_budget_s=20", "trial.train.steps=100000",
-                                    "trial.train.eval_every=100")
-    assert "time budget of 20 s" in parent.data.tags[END_REASON_TAG]
-    for run in runs:  # the driver says why, where Tune had a result of the trial; else the trial itself does
-        assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in run.data.tags[REASON_TAG]
-    assert any("time budget" in run.data.tags[REASON_TAG] for run in runs)

@@ -67,3 +67,13 @@ def test_relative_sqlite_paths_become_absolute(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert resolve_tracking_uri(None) == "http://127.0.0.1:5000"
     assert resolve_tracking_uri("sqlite:///x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+
+
+def test_trials_get_short_mlflow_retries_unless_the_user_set_them(monkeypatch):
+    from pipeline.sweep.driver import trial_environment
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "90")
+    env = trial_environment()
+    assert env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1" and env["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "90"
+    assert env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == "60"

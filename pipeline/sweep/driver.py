@@ -7,6 +7,7 @@ Ray and MLflow wiring, so that a `--dry-run` or a bad file never imports or star
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ from pipeline.tracking.sweep_runs import (
     register_best,
     reopen_sweep,
 )
+from pipeline.tracking.trial_run import TRIAL_HTTP_SETTINGS
 
 CAPACITY_POLL_S = 10  # --wait-for-resources: how often to look for new nodes
 START_RETRIES = 2  # a worker group that timed out starting (Ray's 60 s) tries again this often, then errors
@@ -93,6 +95,12 @@ class SweepOptions:
 # stopped trial still uploads its checkpoint, its last system metrics and its status; on 2 busy cores
 # that took over 2 s and the next trial errored ("Trainable runner reuse requires reset_config()").
 TRIAL_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+
+
+def trial_environment() -> dict[str, str]:
+    """What Ray sets in every trial process: TRIAL_ENV, and MLflow's short HTTP retries for the trials'
+    logging (TRIAL_HTTP_SETTINGS), where the user's own environment does not set them already."""
+    return TRIAL_ENV | {key: os.environ.get(key, value) for key, value in TRIAL_HTTP_SETTINGS.items()}
 
 
 def training_input(spec: SweepSpec, dataset: GanDataset) -> DatasetInput:
@@ -427,7 +435,7 @@ def sweep_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, st
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     check_tracking_reachable(options)
-    ray.init(address=options.address, runtime_env={"env_vars": TRIAL_ENV})
+    ray.init(address=options.address, runtime_env={"env_vars": trial_environment()})
     gpus = gpus_per_trial(spec, options.spec_path, options.require_gpu)
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)

@@ -11,7 +11,6 @@ The driver's side of tracking (the parent run, registration) is tracking/sweep_r
 from __future__ import annotations
 
 import io
-import os
 import sys
 import tempfile
 import time
@@ -40,7 +39,8 @@ from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RUN_STATUS, find_t
 CREATE_RETRIES = 8  # a trial cannot start without its run: wait up to about two minutes
 FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four minutes
 # MLflow's HTTP client retries a call 7 times over about four minutes by default: a trial would stop
-# training for that long. Trials send with short client retries and keep what failed (TrialRun.send).
+# training for that long. Trials send with short client retries and keep what failed (TrialRun.send);
+# the driver puts these in the trial processes' environment (pipeline.sweep.driver.trial_environment).
 TRIAL_HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
@@ -56,8 +56,6 @@ class TrialRun:
     def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
                  tags: dict[str, str] | None = None, dataset: DatasetInput | None = None,
                  system_metrics: bool = True):
-        for key, value in TRIAL_HTTP_SETTINGS.items():
-            os.environ.setdefault(key, value)  # a user's own setting wins
         self.client, self.sweep = sweep.client(), sweep
         self.pending: list[tuple[str, Callable[[], object]]] = []
         run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)

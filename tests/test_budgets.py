@@ -1,0 +1,49 @@
+"""PB2 and the sweep's budgets (search.target, search.time_budget_s) in real tiny ring8 sweeps; a
+module of their own so that pytest-xdist runs them beside tests/test_menu.py's sweeps."""
+
+import pytest
+
+from pipeline.report.load import exploits
+from pipeline.tracking.keys import END_REASON_TAG, HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
+
+from .test_menu import PB2_MUTATIONS, fid_steps, sweep
+
+
+@pytest.mark.e2e
+def test_pb2_perturbs_within_its_bounds(tmp_path):
+    client, runs, _, _ = sweep(tmp_path, "search.algorithm=random", "search.num_samples=2", "search.seed=0",
+                               "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}}", *PB2_MUTATIONS,
+                               "trial.train.steps=600")
+    assert len(runs) == 2
+    changed = 0
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, f"{HYPERPARAMETER_PREFIX}optim.d.lr")
+        assert sorted({m.step for m in history}) == [100, 200, 300, 400, 500, 600]
+        assert all(within_bounds(m.value) for m in history)
+        changed += len({m.value for m in history}) > 1
+    assert changed >= 1
+    taken = [exploit for run in runs for exploit in exploits(client, run.info.run_id)]
+    assert taken and all(within_bounds(exploit["new"]["optim.d.lr"]) for exploit in taken)  # PB2's choice
+
+
+def within_bounds(lr: float) -> bool:
+    """Inside PB2's [1e-4, 3e-3], to float32's precision: PB2 picks 0.003000000026 at the bound."""
+    return 1e-4 * (1 - 1e-6) <= lr <= 3e-3 * (1 + 1e-6)
+
+
+@pytest.mark.e2e
+def test_target_and_time_budget_end_the_sweep(tmp_path):
+    # hq_fraction >= 0: the first evaluation reaches it, so the first trial ends the sweep and no other starts
+    client, runs, parent, stdout = sweep(tmp_path / "target", "search.max_concurrent=1", "search.target=0.0")
+    assert "search.target" in parent.data.tags[END_REASON_TAG] and "The sweep ended:" in stdout
+    assert len(runs) == 1 and fid_steps(client, runs[0]) == [100]
+    assert "search.target" in runs[0].data.tags[REASON_TAG]
+    report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
+    assert "The sweep ended:" in report and "search.target" in report
+    # a budget that ends long trials after their first evaluations
+    client, runs, parent, _ = sweep(tmp_path / "budget", "search.time_budget_s=20", "trial.train.steps=100000",
+                                    "trial.train.eval_every=100")
+    assert "time budget of 20 s" in parent.data.tags[END_REASON_TAG]
+    for run in runs:  # the driver says why, where Tune had a result of the trial; else the trial itself does
+        assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in run.data.tags[REASON_TAG]
+    assert any("time budget" in run.data.tags[REASON_TAG] for run in runs)
