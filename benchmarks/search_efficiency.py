@@ -1,7 +1,9 @@
-"""Best metric reached against compute spent: random search, Optuna TPE, ASHA with TPE, and PBT.
+"""Best metric reached against compute spent: random search, Optuna TPE, CMA-ES and GP, ASHA, median
+stopping and BOHB (HyperBand) with TPE, PBT and PB2.
 
     python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 1 2 [--workdir /tmp/search-bench]
     python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
+    python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 --methods random cmaes gp median_tpe bohb pb2
     python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
         --methods random asha_tpe --workdir /tmp/search-bench-hq
     python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
@@ -62,8 +64,19 @@ METHODS = {
                  "scheduler={name: asha, grace_period: 1, reduction_factor: 3}"],
     "pbt": [f"search.num_samples={PBT_POPULATION}", "search.algorithm=random",
             f"scheduler={{name: pbt, perturbation_interval: 2, quantile_fraction: 0.25, mutations: {PBT_MUTATIONS}}}"],
+    # issue 22's menu: Optuna's other samplers, median stopping and BOHB (HyperBand with TPE), PB2
+    "cmaes": [f"search.num_samples={TRIALS}", "search.algorithm=optuna", "search.sampler=cmaes",
+              "scheduler={name: fifo}"],
+    "gp": [f"search.num_samples={TRIALS}", "search.algorithm=optuna", "search.sampler=gp", "scheduler={name: fifo}"],
+    "median_tpe": [f"search.num_samples={ASHA_TRIALS}", "search.algorithm=optuna",
+                   "scheduler={name: median, grace_period: 1, min_samples: 3}"],
+    "bohb": [f"search.num_samples={ASHA_TRIALS}", "search.algorithm=optuna",
+             "scheduler={name: hyperband, reduction_factor: 3}"],
+    "pb2": [f"search.num_samples={PBT_POPULATION}", "search.algorithm=random",
+            f"scheduler={{name: pb2, perturbation_interval: 2, quantile_fraction: 0.25, mutations: {PBT_MUTATIONS}}}"],
 }
 PBT_LENGTH = 2  # PBT's members train this many times --steps: with half the trials, the same compute as random
+POPULATION = ("pbt", "pb2")  # methods whose trials change their values while they train
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ class Curve:
 
 def sweep_overrides(dataset: str, method: str, seed: int, objective: Objective, steps: int,
                     spec_keys: list[str]) -> list[str]:
-    trial_steps = PBT_LENGTH * steps if method == "pbt" else steps
+    trial_steps = PBT_LENGTH * steps if method in POPULATION else steps
     return [f"metric={objective.metric}", f"mode={objective.mode}", f"trial.train.steps={trial_steps}",
             f"trial.train.eval_every={EVAL_EVERY}", f"trial.train.seed={seed}", f"search.seed={seed}",
             "search.max_concurrent=2", f"parameters={SPACES[dataset]}", *METHODS[method],
@@ -201,7 +214,7 @@ def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objectiv
     print(json.dumps(overall, indent=1, default=str))
     print("\nBest fixed-configuration trial by PacGAN's criteria (final modes, then high-quality share):")
     # PBT's trials change their values while they train: a fixed configuration comes from the others.
-    fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m != "pbt"]
+    fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m not in POPULATION]
     print(json.dumps(best_by_pacgan(client, fixed), indent=1))
     draw(curves, dataset, seeds, objective, workdir / f"search_efficiency_{dataset}.png")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
