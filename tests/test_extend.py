@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.driver import warm_started
+from pipeline.sweep.growth import warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.space import PARAMS_KEY, listed_points, param_space, search_algorithm, tune_num_samples
 from pipeline.tracking.history import LoggedTrial

@@ -17,7 +17,6 @@ import pandas as pd
 import ray
 from mlflow.entities import DatasetInput
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from ray import tune
 
 from pipeline.core.data import GanDataset, load_dataset
@@ -26,17 +25,17 @@ from pipeline.core.latent import latent_pictures
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import digit_source, needs_classifier
 from pipeline.core.train import build_evaluator
-from pipeline.errors import NothingToExtend, NothingToResume, TrackingUnavailable
+from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import POPULATION_SCHEDULERS, ConfigError, SweepSpec
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
+from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
+from pipeline.sweep.growth import extend_tracking, warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
 from pipeline.sweep.space import (
     NO_HISTORY,
     combined,
-    evaluations,
-    listed_points,
     param_space,
     scheduler,
     search_algorithm,
@@ -44,23 +43,17 @@ from pipeline.sweep.space import (
     tune_num_samples,
 )
 from pipeline.sweep.trial import TrialSetup, run_trial
-from pipeline.tracking.history import logged_trials, sweep_parent, swept_keys
 from pipeline.tracking.keys import (
-    EXTENSIONS_TAG,
     LATENT_FOLDER,
-    PARAMS_KEY,
-    SEEDS_PARAM,
     TRIAL_ID_TAG,
-    trial_name,
 )
-from pipeline.tracking.location import SweepNotFound, SweepRun, check_reachable, resolve_tracking_uri
+from pipeline.tracking.location import SweepRun, check_reachable, resolve_tracking_uri
 from pipeline.tracking.outputs import CHAMPION_ALIAS, dataset_input, latest_generator_model, log_generator_model
 from pipeline.tracking.sweep_runs import (
     close_sweep,
     download_checkpoint,
     log_floor,
     log_sweep_pictures,
-    mark_stopped,
     open_sweep,
     record_end_reason,
     record_results_dir,
@@ -239,58 +232,12 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
     )
 
 
-def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid, sweep_end: str | None) -> None:
-    """Trials that a scheduler, a stopper or the sweep's end stopped never reach their own end: give
-    their runs one. `sweep_end`: why the sweep ended before every trial ran, if it did."""
-    planned = evaluations(spec)
-    for result in results:
-        done = result.metrics.get("training_iteration", 0) if result.metrics else 0
-        if result.error is None and result.metrics and done < planned:
-            by = stopped_by(spec, result.metrics_dataframe, sweep_end)
-            mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
-        elif result.error is None and result.metrics:  # all evaluations done; Tune may end it before its own close
-            mark_stopped(sweep, result.metrics["trial_id"], "", status="finished")
 
 
-def stopped_by(spec: SweepSpec, results: pd.DataFrame | None, sweep_end: str | None = None) -> str:
-    """What stopped a trial early: the collapse rule where its last `stop_collapsed_after` results all
-    covered at most one mode (what the rule checks); search.target where it reached it; else the
-    scheduler (ASHA, median, HyperBand, PBT) or, where the sweep ended early, the sweep's end."""
-    patience = spec.search.stop_collapsed_after
-    if patience is not None and results is not None and names.MODES in results and len(results) >= patience:
-        if (results[names.MODES].tail(patience) <= 1).all():
-            return f"the collapse rule (modes <= 1 for {patience} evaluations)"
-    if spec.search.target is not None and results is not None and reaching_target(spec, results).any():
-        return f"search.target ({spec.primary_metric} reached {spec.search.target:g})"
-    if sweep_end is None:
-        return f"the {spec.scheduler.name} scheduler"
-    if spec.scheduler.name == "fifo":
-        return f"the sweep's end ({sweep_end})"
-    return f"the {spec.scheduler.name} scheduler or the sweep's end ({sweep_end})"
 
 
-def reaching_target(spec: SweepSpec, results: pd.DataFrame) -> pd.Series:
-    """Which of a trial's results reached search.target."""
-    if spec.primary_metric not in results:
-        return pd.Series(False, index=results.index)
-    values = results[spec.primary_metric]
-    return values <= spec.search.target if spec.primary_mode == "min" else values >= spec.search.target
 
 
-def sweep_end_reason(spec: SweepSpec, results: tune.ResultGrid, elapsed_s: float) -> str | None:
-    """Why the sweep ended before every trial ran (search.target, search.time_budget_s), or None."""
-    if spec.search.target is not None:
-        reached = [(frame.loc[reaching_target(spec, frame), "timestamp"].min(), result)
-                   for result in results if (frame := result.metrics_dataframe) is not None
-                   and reaching_target(spec, frame).any()]
-        if reached:
-            _, first = min(reached, key=lambda pair: pair[0])
-            who = trial_name(first.config[PARAMS_KEY]) or "the fixed trial"
-            return f"{who} reached {spec.primary_metric} {spec.search.target:g} (search.target)"
-    budget = spec.search.time_budget_s
-    if budget is not None and elapsed_s >= budget:
-        return f"its time budget of {budget:g} s ran out (search.time_budget_s)"
-    return None
 
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
@@ -358,44 +305,8 @@ def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, s
     return sweep, results_dir
 
 
-def extend_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, History]:
-    """The sweep to extend, marked running again, with the trials it ran: checked first to be this
-    spec's (the same swept keys and seeds), so a refused extension leaves the sweep as it was."""
-    uri = resolve_tracking_uri(options.tracking_uri)
-    experiment = options.experiment or spec.name
-    client = MlflowClient(uri)
-    try:
-        parent = sweep_parent(client, experiment if options.extend == "latest" else options.extend)
-    except SweepNotFound as err:
-        raise NothingToExtend(f"cannot extend: {err}") from err
-    swept, seeds = set(swept_keys(parent)), parent.data.params.get(SEEDS_PARAM, "1")
-    if swept != set(spec.parameters) or seeds != str(spec.search.seeds):
-        raise NothingToExtend(
-            f"cannot extend sweep {parent.info.run_id}: it swept {sorted(swept)} with search.seeds {seeds}, this "
-            f"spec sweeps {sorted(spec.parameters)} with {spec.search.seeds}; an extension keeps both")
-    extension = int(parent.data.tags.get(EXTENSIONS_TAG, "0")) + 1
-    history = History.from_trials(spec, logged_trials(client, parent), extension)
-    if spec.search.algorithm != "optuna" and not listed_points(spec, history):
-        raise NothingToExtend(f"cannot extend sweep {parent.info.run_id}: its trials ran every point of this "
-                              "grid already (add values, or use random or optuna search)")
-    sweep, _ = reopen_sweep(uri, experiment, parent.info.run_id)
-    client.set_tag(sweep.run_id, EXTENSIONS_TAG, str(extension))
-    return sweep, history
 
 
-def warm_started(spec: SweepSpec, spec_path: str, sweep: SweepRun, history: History) -> History:
-    """`history` with the trials of search.warm_start's sweep, those inside this spec's space."""
-    if spec.search.warm_start is None:
-        return history
-    client = sweep.client()
-    try:
-        source = sweep_parent(client, spec.search.warm_start)
-    except SweepNotFound as err:
-        raise ConfigError(spec_path, "search.warm_start", str(err)) from err
-    earlier = History.from_trials(spec, logged_trials(client, source))
-    print(f"Warm start from sweep {source.info.run_id}: {len(earlier.points)} of its trials told to Optuna, "
-          f"{earlier.skipped} outside this space (or without its metrics) skipped", flush=True)
-    return history.joined(earlier)
 
 
 def check_tracking_reachable(options: SweepOptions) -> None:
@@ -422,7 +333,7 @@ def sweep_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, st
         sweep, results_dir = resume_tracking(spec, options)
         doing = "resuming "
     elif options.extend is not None:
-        sweep, history = extend_tracking(spec, options)
+        sweep, history = extend_tracking(spec, options.tracking_uri, options.experiment, options.extend)
         results_dir = f"{storage}/{tune_run_name(spec, sweep)}-extend{history.extension}"
         doing = f"extending (a {len(history.points) + history.skipped}-trial sweep) "
     else:
