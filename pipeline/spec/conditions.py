@@ -68,7 +68,8 @@ def draw_value(param: ParameterSpec, rng: np.random.Generator) -> Any:
     return int(rng.integers(values[0], values[1] + 1))  # randint's [low, high] is inclusive
 
 
-def draw_points(parameters: dict[str, ParameterSpec], count: int, seed: int | None) -> list[dict[str, Any]]:
+def draw_points(parameters: dict[str, ParameterSpec], count: int,
+                seed: int | list[int] | None) -> list[dict[str, Any]]:
     """`count` random points, each key drawn only where it applies; the same seed, the same points."""
     rng = np.random.default_rng(seed)
     points = []

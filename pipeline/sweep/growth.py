@@ -16,15 +16,15 @@ from pipeline.tracking.sweep_runs import reopen_sweep
 
 
 def extend_tracking(spec: SweepSpec, tracking_uri: str | None, experiment: str | None,
-                    parent: str) -> tuple[SweepRun, History]:
-    """The sweep to extend (`parent`: "latest" of the experiment, or a parent run id), marked running
+                    which: str) -> tuple[SweepRun, History]:
+    """The sweep to extend (`which`: "latest" of the experiment, or a parent run id), marked running
     again, with the trials it ran: checked first to be this spec's (the same swept keys and seeds),
     so a refused extension leaves the sweep as it was."""
     uri = resolve_tracking_uri(tracking_uri)
     experiment = experiment or spec.name
     client = MlflowClient(uri)
     try:
-        parent = sweep_parent(client, experiment if parent == "latest" else parent)
+        parent = sweep_parent(client, experiment if which == "latest" else which)
     except SweepNotFound as err:
         raise NothingToExtend(f"cannot extend: {err}") from err
     swept, seeds = set(swept_keys(parent)), parent.data.params.get(SEEDS_PARAM, "1")

@@ -76,8 +76,9 @@ def listed_points(spec: SweepSpec, history: History = NO_HISTORY) -> list[dict[s
     (search.num_samples drawn with search.seed, and the extension's number); Tune runs them as a grid."""
     if spec.search.algorithm == "grid":
         return [point for point in expand_grid(spec.parameters) if not history.ran(point)]
-    seed = spec.search.seed if spec.search.seed is None or not history.extension else [spec.search.seed,
-                                                                                        history.extension]
+    seed = spec.search.seed
+    if seed is not None and history.extension:  # each extension its own seeded stream, not the first draws again
+        seed = [seed, history.extension]
     return draw_points(spec.parameters, spec.search.num_samples, seed)
 
 
