@@ -83,6 +83,14 @@ def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path, capsys):
     assert len({run.data.params["optim.d.lr"] for run in runs}) == 4  # new draws, not the first two again
     report = (tmp_path / "reports" / "ring8.html").read_text()
     assert all(run.info.run_name in report for run in runs)
+    # an extension the sweep cannot take (other seeds) is refused before Ray starts, the sweep as it was
+    refused = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--extend",
+                              "--tracking-uri", client.tracking_uri, *(f"--set={o}" for o in [*tiny, "search.seeds=2"])],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "cannot extend sweep" in refused.stderr, refused.stderr[-2000:]
+    assert "Ray instance" not in refused.stdout + refused.stderr
+    parent = client.get_run(parents[0].info.run_id)
+    assert parent.data.tags[EXTENSIONS_TAG] == "1" and parent.info.status == "FINISHED"
     # a new Optuna sweep warm-started from these 4 (the driver's step before its Tuner starts)
     warm = load_spec(SEARCH_SPACES / "ring8.yaml", [LR, "search.algorithm=optuna", "search.warm_start=ring8",
                                                     "parameters.optim.d.lr.log_uniform=[1.0e-4, 1.0e-3]"])

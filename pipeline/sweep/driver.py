@@ -30,7 +30,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.config import POPULATION_SCHEDULERS, ConfigError, SweepSpec
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
 from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
-from pipeline.sweep.growth import extend_tracking, warm_started
+from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
 from pipeline.sweep.space import (
@@ -305,10 +305,6 @@ def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, s
     return sweep, results_dir
 
 
-
-
-
-
 def check_tracking_reachable(options: SweepOptions) -> None:
     """A tracking server that does not answer stops the sweep before Ray starts."""
     try:
@@ -325,15 +321,16 @@ def open_tracking(spec: SweepSpec, options: SweepOptions) -> SweepRun:
         raise TrackingUnavailable(f"cannot open the MLflow tracking store {uri}: {type(err).__name__}: {err}") from err
 
 
-def sweep_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, str, History]:
-    """The sweep's parent run (new, resumed or extended), its Tune results folder, and the trials
-    that ran before this Tune run."""
+def sweep_tracking(spec: SweepSpec, options: SweepOptions,
+                   extension: Extension | None) -> tuple[SweepRun, str, History]:
+    """The sweep's parent run (new, resumed or the planned extension's), its Tune results folder, and
+    the trials that ran before this Tune run."""
     history, storage = NO_HISTORY, options.storage_path.rstrip("/")
     if options.resume is not None:
         sweep, results_dir = resume_tracking(spec, options)
         doing = "resuming "
-    elif options.extend is not None:
-        sweep, history = extend_tracking(spec, options.tracking_uri, options.experiment, options.extend)
+    elif extension is not None:
+        sweep, history = reopen_for_extension(extension), extension.history
         results_dir = f"{storage}/{tune_run_name(spec, sweep)}-extend{history.extension}"
         doing = f"extending (a {len(history.points) + history.skipped}-trial sweep) "
     else:
@@ -346,12 +343,15 @@ def sweep_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, st
 
 def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     check_tracking_reachable(options)
+    # an extension the finished sweep cannot take is refused before Ray starts
+    extension = None if options.extend is None else plan_extension(
+        spec, options.tracking_uri, options.experiment, options.extend)
     ray.init(address=options.address, runtime_env={"env_vars": trial_environment()})
     gpus = gpus_per_trial(spec, options.spec_path, options.require_gpu)
     r = spec.resources
     demand = TrialDemand(r.workers_per_trial, r.cpus_per_worker, gpus)
     nodes, growing = wait_for_capacity(demand, options)  # before any MLflow run: a refused sweep leaves none
-    sweep, results_dir, history = sweep_tracking(spec, options)
+    sweep, results_dir, history = sweep_tracking(spec, options, extension)
     failed = True
     try:
         history = warm_started(spec, options.spec_path, sweep, history) if options.resume is None else history

@@ -3,6 +3,8 @@ search.warm_start adds an earlier sweep's trials to what a new Optuna study star
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import NothingToExtend
@@ -15,11 +17,20 @@ from pipeline.tracking.location import SweepNotFound, SweepRun, resolve_tracking
 from pipeline.tracking.sweep_runs import reopen_sweep
 
 
-def extend_tracking(spec: SweepSpec, tracking_uri: str | None, experiment: str | None,
-                    which: str) -> tuple[SweepRun, History]:
-    """The sweep to extend (`which`: "latest" of the experiment, or a parent run id), marked running
-    again, with the trials it ran: checked first to be this spec's (the same swept keys and seeds),
-    so a refused extension leaves the sweep as it was."""
+@dataclass(frozen=True)
+class Extension:
+    """A finished sweep that `--extend` may grow: checked, not yet reopened."""
+
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str
+    history: History  # the trials it ran, and which extension this one is
+
+
+def plan_extension(spec: SweepSpec, tracking_uri: str | None, experiment: str | None, which: str) -> Extension:
+    """The sweep to extend (`which`: "latest" of the experiment, or a parent run id) with the trials
+    it ran, checked to be this spec's (the same swept keys and seeds) and to have room to grow.
+    Nothing is changed, so the driver calls this before Ray starts and a refusal costs nothing."""
     uri = resolve_tracking_uri(tracking_uri)
     experiment = experiment or spec.name
     client = MlflowClient(uri)
@@ -37,9 +48,14 @@ def extend_tracking(spec: SweepSpec, tracking_uri: str | None, experiment: str |
     if spec.search.algorithm != "optuna" and not listed_points(spec, history):
         raise NothingToExtend(f"cannot extend sweep {parent.info.run_id}: its trials ran every point of this "
                               "grid already (add values, or use random or optuna search)")
-    sweep, _ = reopen_sweep(uri, experiment, parent.info.run_id)
-    client.set_tag(sweep.run_id, EXTENSIONS_TAG, str(extension))
-    return sweep, history
+    return Extension(uri, experiment, parent.info.run_id, history)
+
+
+def reopen_for_extension(extension: Extension) -> SweepRun:
+    """The planned sweep's parent run, marked running again and counting one more extension."""
+    sweep, _ = reopen_sweep(extension.tracking_uri, extension.experiment, extension.parent_run_id)
+    sweep.client().set_tag(sweep.run_id, EXTENSIONS_TAG, str(extension.history.extension))
+    return sweep
 
 
 def warm_started(spec: SweepSpec, spec_path: str, sweep: SweepRun, history: History) -> History:
