@@ -83,9 +83,15 @@ def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path, capsys):
     assert len({run.data.params["optim.d.lr"] for run in runs}) == 4  # new draws, not the first two again
     report = (tmp_path / "reports" / "ring8.html").read_text()
     assert all(run.info.run_name in report for run in runs)
+    # pipeline.sync reads both Tune folders, the first run's and the extension's: every trial, nothing missing
+    synced = subprocess.run([sys.executable, "-m", "pipeline.sync", "ring8", "--tracking-uri", client.tracking_uri],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    assert synced.stdout.count(": 0 metric values recovered") == 4, synced.stdout
     # an extension the sweep cannot take (other seeds) is refused before Ray starts, the sweep as it was
+    overrides = [f"--set={override}" for override in [*tiny, "search.seeds=2"]]
     refused = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--extend",
-                              "--tracking-uri", client.tracking_uri, *(f"--set={o}" for o in [*tiny, "search.seeds=2"])],
+                              "--tracking-uri", client.tracking_uri, *overrides],
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "cannot extend sweep" in refused.stderr, refused.stderr[-2000:]
     assert "Ray instance" not in refused.stdout + refused.stderr

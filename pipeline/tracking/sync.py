@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline.spec import metric_names as names
-from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
+from pipeline.tracking.keys import EXTENSIONS_TAG, HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
 from pipeline.tracking.location import SweepNotFound, SweepRun, add_sweep_arguments, find_parent, resolve_tracking_uri
 from pipeline.tracking.trial_run import TrialRun
 
@@ -62,22 +63,36 @@ def sync_trial(sweep: SweepRun, trial_dir: Path) -> int:
     return len(missing)
 
 
+def recorded_folders(parent) -> list[Path]:
+    """Tune's folders of a sweep: the one its parent run recorded last and, where `--extend` grew it,
+    the first run's and every earlier extension's (`<name>`, `<name>-extend1`, ...), which the
+    newest one's name is built from."""
+    recorded = parent.get(f"tags.{RESULTS_DIR_TAG}")  # absent on sweeps made before it was recorded
+    if not isinstance(recorded, str):
+        return []
+    extensions = parent.get(f"tags.{EXTENSIONS_TAG}")
+    count = int(extensions) if isinstance(extensions, str) else 0
+    first = re.sub(r"-extend\d+$", "", recorded) if count else recorded
+    return [Path(first), *(Path(f"{first}-extend{n}") for n in range(1, count + 1))]
+
+
 def sync(name: str, tracking_uri: str, parent_run_id: str | None, results_dir: Path | None) -> int:
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         raise SweepNotFound(f"no MLflow experiment named {name!r} at {tracking_uri}")
     parent = find_parent(client, experiment.experiment_id, parent_run_id)
-    recorded = parent.get(f"tags.{RESULTS_DIR_TAG}")  # absent on sweeps made before it was recorded
-    folder = results_dir or (Path(recorded) if isinstance(recorded, str) else None)
-    if folder is None or not folder.is_dir():
-        raise SweepNotFound(f"{folder}: no such results folder (give --results-dir)")
+    folders = [results_dir] if results_dir else recorded_folders(parent)
+    absent = [folder for folder in folders if not folder.is_dir()]
+    if not folders or absent:
+        raise SweepNotFound(f"{absent[0] if absent else 'none recorded'}: no such results folder (give --results-dir)")
     sweep = SweepRun(tracking_uri, experiment.experiment_id, parent["run_id"], name)
     total = 0
-    for trial_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        recovered = sync_trial(sweep, trial_dir)
-        print(f"{trial_dir.name}: {recovered} metric values recovered", flush=True)
-        total += recovered
+    for folder in folders:
+        for trial_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            recovered = sync_trial(sweep, trial_dir)
+            print(f"{trial_dir.name}: {recovered} metric values recovered", flush=True)
+            total += recovered
     return total
 
 
@@ -88,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_sweep_arguments(parser)
     parser.add_argument("--results-dir", type=Path, default=None,
-                        help="Tune's folder of the sweep (default: the one recorded on the parent run)")
+                        help="Tune's folder of the sweep (default: those recorded on the parent run, the first run's "
+                        "and every --extend's)")
     args = parser.parse_args(argv)
     try:
         total = sync(args.name, resolve_tracking_uri(args.tracking_uri), args.run_id, args.results_dir)
