@@ -226,7 +226,7 @@ def draw(curves: dict, dataset: str, seeds: list[int], objective: Objective, out
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.2), dpi=100)
-    colours = dict(zip(METHODS, ("tab:gray", "tab:blue", "tab:red", "tab:green"), strict=True))
+    colours = {method: plt.get_cmap("tab10")(n) for n, method in enumerate(METHODS)}
     for (method, seed), (curve, _) in curves.items():
         axis.step([s / 1000 for s in curve.steps], curve.best, where="post", color=colours[method],
                   label=method if seed == seeds[0] else None, alpha=0.8)
