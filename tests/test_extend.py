@@ -97,6 +97,10 @@ def test_an_extended_sweep_has_one_parent_and_every_trial(tmp_path, capsys):
     assert "Ray instance" not in refused.stdout + refused.stderr
     parent = client.get_run(parents[0].info.run_id)
     assert parent.data.tags[EXTENSIONS_TAG] == "1" and parent.info.status == "FINISHED"
+    # nor is a sweep that is still running (its driver busy, or killed before it closed the run)
+    client.update_run(parent.info.run_id, status="RUNNING")
+    running = subprocess.run(refused.args[:-1], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert running.returncode == 2 and "it is still running" in running.stderr, running.stderr[-2000:]
     # a new Optuna sweep warm-started from these 4 (the driver's step before its Tuner starts)
     warm = load_spec(SEARCH_SPACES / "ring8.yaml", [LR, "search.algorithm=optuna", "search.warm_start=ring8",
                                                     "parameters.optim.d.lr.log_uniform=[1.0e-4, 1.0e-3]"])

@@ -29,7 +29,7 @@ class Extension:
 
 def plan_extension(spec: SweepSpec, tracking_uri: str | None, experiment: str | None, which: str) -> Extension:
     """The sweep to extend (`which`: "latest" of the experiment, or a parent run id) with the trials
-    it ran, checked to be this spec's (the same swept keys and seeds) and to have room to grow.
+    it ran, checked to be over (not running), this spec's (the same swept keys and seeds) and to have room to grow.
     Nothing is changed, so the driver calls this before Ray starts and a refusal costs nothing."""
     uri = resolve_tracking_uri(tracking_uri)
     experiment = experiment or spec.name
@@ -38,6 +38,9 @@ def plan_extension(spec: SweepSpec, tracking_uri: str | None, experiment: str | 
         parent = sweep_parent(client, experiment if which == "latest" else which)
     except SweepNotFound as err:
         raise NothingToExtend(f"cannot extend: {err}") from err
+    if parent.info.status == "RUNNING":  # its driver is still adding trials, or was killed before it could close it
+        raise NothingToExtend(f"cannot extend sweep {parent.info.run_id}: it is still running; wait for it to end, "
+                              "or if its driver was stopped, finish it first with --resume")
     swept, seeds = set(swept_keys(parent)), parent.data.params.get(SEEDS_PARAM, "1")
     if swept != set(spec.parameters) or seeds != str(spec.search.seeds):
         raise NothingToExtend(
