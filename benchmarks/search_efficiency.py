@@ -3,7 +3,10 @@ stopping and BOHB (HyperBand) with TPE, PBT and PB2.
 
     python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 1 2 [--workdir /tmp/search-bench]
     python benchmarks/search_efficiency.py --dataset grid25 --seeds 0 1 2
-    python benchmarks/search_efficiency.py --dataset ring8 --seeds 0 --methods random cmaes gp median_tpe bohb pb2
+    python benchmarks/search_efficiency.py --dataset ring8 --methods random cmaes gp median_tpe bohb pb2 \
+        --workdir /tmp/search-bench-22
+    python benchmarks/search_efficiency.py --dataset grid25 --methods random gp median_tpe bohb pb2 \
+        --workdir /tmp/search-bench-22-grid25   # no cmaes: grid25's space has categorical keys
     python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \
         --methods random asha_tpe --workdir /tmp/search-bench-hq
     python benchmarks/search_efficiency.py --dataset ring8 --metric hq_fraction --set trial.train.g_ema=0.99 \

@@ -232,14 +232,6 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
     )
 
 
-
-
-
-
-
-
-
-
 def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
     """The report's #1 trial (the one ranking: `pipeline.report.ranking`) becomes a version of the
     registered model named after the sweep."""
@@ -409,7 +401,6 @@ def write_sweep_report(spec: SweepSpec, sweep: SweepRun, report_dir: Path) -> Pa
 
     out = report_dir / f"{spec.name}.html"
     return write_report(sweep.experiment_name, sweep.tracking_uri, out, parent_run_id=sweep.run_id)
-
 
 
 def browse_command(tracking_uri: str) -> str:

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlflow.entities import Metric
@@ -63,7 +64,7 @@ def sync_trial(sweep: SweepRun, trial_dir: Path) -> int:
     return len(missing)
 
 
-def recorded_folders(parent) -> list[Path]:
+def recorded_folders(parent: Mapping[str, object]) -> list[Path]:
     """Tune's folders of a sweep: the one its parent run recorded last and, where `--extend` grew it,
     the first run's and every earlier extension's (`<name>`, `<name>-extend1`, ...), which the
     newest one's name is built from."""
