@@ -40,6 +40,18 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(g_ema):
             assert torch.equal(tensor, resumed.reports[0][2][key][name]), name
 
 
+def test_a_checkpoint_at_the_last_step_is_evaluated_once():
+    # PBT can clone a donor that has just reported its last step: the clone has nothing left to train
+    spec = tiny_spec("ring8")
+    whole = Collect()
+    train(spec.trial, whole)
+    at_end = Collect()
+    train(spec.trial, at_end, checkpoint=whole.reports[-1][2])
+    assert [step for step, *_ in at_end.reports] == [40]
+    scores = {key: value for key, value in whole.reports[-1][1].items() if key in at_end.reports[0][1]}
+    assert scores == at_end.reports[0][1] and names.FID in scores  # the same model, the same fixed noise
+
+
 def test_checkpoint_describes_itself():
     spec = tiny_spec("ring8")
     collected = Collect()

@@ -103,6 +103,9 @@ def train(
     totals = torch.zeros(4, device=device)  # loss_d, acc_real, acc_fake, loss_g since the last evaluation
     steps_since_eval = 0
     metrics: dict[str, float] = {}
+    if state.step >= config.train.steps:  # a PBT exploit of a donor's last checkpoint: nothing left to train,
+        # but the trial must still end on an evaluation of the model it now holds (no losses: no steps ran)
+        evaluate_and_report(state, config, dataset, evaluator, eval_noise, metrics, reporter)
     while state.step < config.train.steps:
         for _ in range(config.train.d_steps):
             real = real_batch(state, real_points)
