@@ -46,6 +46,16 @@ def test_one_digit_class_as_uint8_images_covers_one_mode(tmp_path, capsys):
     assert result["samples"] == 500 and result[names.MODES] == 1
 
 
+def test_a_larger_file_is_scored_on_a_random_n_of_it(tmp_path, capsys):
+    data = load_dataset(dataset_config("mnist5k"))
+    by_class = data.points[data.labels.argsort(stable=True)][:, 0]  # its first 500 digits are all zeros
+    path = tmp_path / "sorted.npy"
+    np.save(path, ((by_class + 1) / 2).numpy())
+    result = evaluate_json(capsys, "--dataset", "mnist5k", "--samples", str(path), "--n", "500")
+    assert result["samples"] == 500 and result[names.MODES] == 10
+    assert evaluate_json(capsys, "--dataset", "mnist5k", "--samples", str(path), "--n", "500") == result  # seeded
+
+
 def test_floor_beside_real_digits_the_classifier_never_saw(tmp_path, capsys):
     """What a user does to see whether a floor is reachable: real unseen digits, scored with --floor."""
     from pipeline.core.metrics.split import digit_split

@@ -8,6 +8,9 @@
 
 Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scored (default: the
 trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
+From a larger file, the n are drawn at random (seeded: the same file gives the same numbers), since
+a file's own order is rarely random (MNIST's test file: its first 2000 digits score 6.3x the floor,
+a random 2000 of it 2.5x; benchmarks/RESULTS.md, "The real-data floor against MNIST's test split").
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pipeline.spec.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 
 DEFAULT_N = EvalConfig().samples
+SUBSET_SEED = 0  # which n of a larger samples file are scored: fixed, so a file always scores the same
 
 
 class InputError(UserError, ValueError):
@@ -75,16 +79,23 @@ def checkpoint_to_points(path: Path, n: int) -> tuple[torch.Tensor, TrialConfig]
     return generate(generator, noise), config
 
 
+def random_subset(points: torch.Tensor, n: int) -> torch.Tensor:
+    """n of the points, drawn without replacement by a fixed seed (all of them, in order, if n is all)."""
+    if points.shape[0] <= n:
+        return points
+    return points[torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]]
+
+
 def evaluate_points(
     points: torch.Tensor, dataset: GanDataset, n: int, inception_weights: str | None = None, floor: bool = False
 ) -> dict[str, float | str]:
-    """The metrics of the first n points; with `floor`, also the real-data floor at the same n
+    """The metrics of n of the points (random_subset); with `floor`, also the real-data floor at the same n
     (`floor.*`), its sd over real sets (`floor_sd.*`) and which real points those were."""
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
     try:  # the evaluator's own checks (n against the data, shapes) are the user's input here
         evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
-        metrics: dict[str, float | str] = dict(evaluator.evaluate(points[:n]))
+        metrics: dict[str, float | str] = dict(evaluator.evaluate(random_subset(points, n)))
     except ValueError as err:
         raise InputError(str(err)) from None
     if floor:
@@ -120,7 +131,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
     source.add_argument("--checkpoint", type=Path, help="a trial checkpoint (gan.pt) whose generator is sampled")
-    parser.add_argument("--n", type=int, default=None, help=f"samples to score (default {DEFAULT_N}, or all if fewer)")
+    parser.add_argument("--n", type=int, default=None,
+                        help=f"samples to score (default {DEFAULT_N}, or all if fewer); from a larger file, a "
+                        "random n of it, the same n every time")
     parser.add_argument("--floor", action="store_true",
                         help="also score real points the feature network never saw, at the same n (floor.*), "
                         "and the floor's sd over real sets (floor_sd.*): what a perfect generator would score")
