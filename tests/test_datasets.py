@@ -31,7 +31,7 @@ def test_full_mnist_keeps_its_test_split_for_the_floor(tmp_path):
     assert len(data.unseen) == 300
     split = digit_split(data)
     assert (len(split.reference), len(split.accuracy), len(split.floor)) == (300, 30, 270)
-    assert split.origin == "mnist's test split"
+    assert split.origin == "from mnist's test split"
     for stem in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (tmp_path / stem).unlink()
     alone = load_dataset(dataset_config("mnist", path=str(tmp_path)))

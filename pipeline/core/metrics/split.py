@@ -30,7 +30,7 @@ class DigitSplit:
     reference: GanDataset
     accuracy: GanDataset
     floor: GanDataset
-    origin: str  # where accuracy and floor come from, for people: "held back from mnist5k", "mnist's test split"
+    origin: str  # where accuracy and floor come from, for people: "held back from mnist5k", "from mnist's test split"
 
     @property
     def key(self) -> str:
@@ -72,7 +72,7 @@ def digit_split(digits: GanDataset) -> DigitSplit:
     if digits.unseen is not None:
         accuracy, floor = stratified_order(digits.unseen.labels, (ACCURACY_SHARE,), SPLIT_SEED)
         return DigitSplit(replace(digits, unseen=None), subset(digits.unseen, accuracy), subset(digits.unseen, floor),
-                          f"{digits.name}'s test split")
+                          f"from {digits.name}'s test split")
     accuracy, floor, reference = stratified_order(digits.labels, (ACCURACY_SHARE, FLOOR_SHARE), SPLIT_SEED)
     return DigitSplit(subset(digits, reference), subset(digits, accuracy), subset(digits, floor),
                       f"held back from {digits.name}")
