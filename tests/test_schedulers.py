@@ -81,6 +81,18 @@ def test_mark_stopped_closes_only_unfinished_runs(tmp_path):
     assert client.get_run(finished.run_id).data.tags[STATUS_TAG] == "finished"
 
 
+def test_the_drivers_reason_outlasts_a_trial_close_that_lands_after_it(tmp_path, monkeypatch):
+    spec = load_spec(SEARCH_SPACES / "ring8.yaml")
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    trial = TrialRun(sweep, "t1", "a", {})
+    mark_stopped(sweep, "t1", "stopped by search.target (fid reached 0) after 1 of 3 evaluations")
+    monkeypatch.setattr(trial, "recorded_status", lambda: None)  # the trial looked just before the driver wrote
+    trial.finish("stopped", "stopped by Tune: its scheduler, a stopping rule or the sweep's end")
+    run = MlflowClient(sweep.tracking_uri).get_run(trial.run_id)
+    assert run.data.tags[REASON_TAG].startswith("stopped by search.target") and run.data.tags[STATUS_TAG] == "stopped"
+    assert run.info.status == "KILLED"
+
+
 def sweep_runs(tmp_path, spec, *overrides):
     client, _ = run_sweep(tmp_path, spec, *overrides)
     return client, trial_runs(client, load_spec(SEARCH_SPACES / spec, list(overrides)).name)

@@ -12,6 +12,7 @@ OBJECTIVES_TAG = "sweep.objectives"  # JSON [[metric, mode], ...]: several for a
 SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent run
 STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
 REASON_TAG = "trial.reason"  # why a trial diverged or errored
+DRIVER_CLOSE_TAG = "trial.driver_close"  # JSON {status, reason}: the driver's close of a stopped trial, which wins
 END_REASON_TAG = "sweep.end_reason"  # why the sweep ended: every trial ran, search.target, the time budget
 RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
 NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on

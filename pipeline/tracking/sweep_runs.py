@@ -23,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from pipeline.spec.config import SweepSpec, flatten
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 from pipeline.tracking.keys import (
+    DRIVER_CLOSE_TAG,
     END_REASON_TAG,
     METRIC_TAG,
     MODE_TAG,
@@ -212,7 +213,9 @@ def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "sto
     client = sweep.client()
     if client.get_run(run_id).data.tags.get(STATUS_TAG, "stopped") != "stopped":
         return
-    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason)])
+    close = json.dumps({"status": status, "reason": reason})  # the trial puts this back if its own close lands later
+    tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason), RunTag(DRIVER_CLOSE_TAG, close)]
+    client.log_batch(run_id, tags=tags)  # one batch: a reader sees all three or none
     client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
 
 

@@ -11,6 +11,7 @@ The driver's side of tracking (the parent run, registration) is tracking/sweep_r
 from __future__ import annotations
 
 import io
+import json
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from pipeline.tracking.keys import (
+    DRIVER_CLOSE_TAG,
     HYPERPARAMETER_PREFIX,
     LINEAGE_FOLDER,
     REASON_TAG,
@@ -144,7 +146,23 @@ class TrialRun:
 
     def recorded_status(self) -> str | None:
         """The status tag the run has now: the driver's `mark_stopped` may have written it first."""
-        return with_retries(lambda: self.client.get_run(self.run_id), "read run").data.tags.get(STATUS_TAG)
+        return self.recorded_tags().get(STATUS_TAG)
+
+    def recorded_tags(self) -> dict[str, str]:
+        return with_retries(lambda: self.client.get_run(self.run_id), "read run").data.tags
+
+    def keep_drivers_close(self) -> None:
+        """The driver's close of a stopped trial names what stopped it; the trial's own only knows that
+        Tune did. Where the driver's landed between the trial's check and its own write, put it back."""
+        close = self.recorded_tags().get(DRIVER_CLOSE_TAG)
+        if close is None:
+            return
+        driver = json.loads(close)
+        tags = [RunTag(STATUS_TAG, driver["status"]), RunTag(REASON_TAG, driver["reason"])]
+        self.pending.append(("driver's status", lambda: self.client.log_batch(self.run_id, tags=tags)))
+        end = RunStatus.to_string(RUN_STATUS[driver["status"]])
+        self.pending.append(("driver's run end", lambda: self.client.set_terminated(self.run_id, end)))
+        self.flush(FINAL_RETRIES)
 
     def stop_system_metrics(self) -> None:
         """The sampler's last samples sent; the run must still be running for them."""
@@ -164,3 +182,5 @@ class TrialRun:
             print(f"error: {len(self.pending)} logging calls of run {self.run_id} could not be sent to MLflow. "
                   "When the tracking server is back, `python -m pipeline.sync NAME` recovers the metrics "
                   "from Ray's results on disk.", file=sys.stderr, flush=True)
+        elif status == "stopped":
+            self.keep_drivers_close()
