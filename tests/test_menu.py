@@ -11,7 +11,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
 from pipeline.sweep.space import PausingLimiter, TargetStopper, optuna_sampler, scheduler, search_algorithm
-from pipeline.tracking.keys import END_REASON_TAG, REASON_TAG, STATUS_TAG
+from pipeline.tracking.keys import END_REASON_TAG, STATUS_TAG, trial_reason
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 
@@ -104,7 +104,7 @@ def test_cmaes_with_median_stopping(tmp_path):
         assert 1e-4 <= float(run.data.params["optim.d.lr"]) <= 3e-3
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
         if run.data.tags[STATUS_TAG] == "stopped":
-            assert "median" in run.data.tags[REASON_TAG]
+            assert "median" in trial_reason(run.data.tags)
     assert parent.data.tags[END_REASON_TAG] == "every trial ran"
 
 
@@ -122,4 +122,4 @@ def test_gp_with_hyperband_over_a_conditional_space(tmp_path):
         assert steps == sorted(set(steps)) and steps[0] == 100  # a paused trial resumes where it was
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
         if run.data.tags[STATUS_TAG] == "stopped":
-            assert "hyperband" in run.data.tags[REASON_TAG]
+            assert "hyperband" in trial_reason(run.data.tags)

@@ -9,7 +9,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
 from pipeline.sweep.space import CollapseStopper, param_space, scheduler, search_algorithm
-from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
+from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG, trial_reason
 from pipeline.tracking.sweep_runs import mark_stopped, open_sweep
 from pipeline.tracking.trial_run import TrialRun
 
@@ -91,6 +91,10 @@ def test_the_drivers_reason_outlasts_a_trial_close_that_lands_after_it(tmp_path,
     run = MlflowClient(sweep.tracking_uri).get_run(trial.run_id)
     assert run.data.tags[REASON_TAG].startswith("stopped by search.target") and run.data.tags[STATUS_TAG] == "stopped"
     assert run.info.status == "KILLED"
+    # and where the trial's close lands after even that (its process gone first), readers take the driver's
+    tags = run.data.tags | {REASON_TAG: "stopped by Tune: its scheduler, a stopping rule or the sweep's end"}
+    assert trial_reason(tags).startswith("stopped by search.target")
+    assert trial_reason({REASON_TAG: "diverged: loss_d is nan"}) == "diverged: loss_d is nan" and trial_reason({}) == ""
 
 
 def sweep_runs(tmp_path, spec, *overrides):
@@ -114,7 +118,7 @@ def test_optuna_with_asha_on_ring8(tmp_path):
         evaluations = len(client.get_metric_history(run.info.run_id, names.FID))
         assert (status, evaluations) in {("finished", 3), ("stopped", 1), ("stopped", 2)}
         if status == "stopped":
-            assert "asha" in run.data.tags[REASON_TAG]
+            assert "asha" in trial_reason(run.data.tags)
 
 
 @pytest.mark.e2e

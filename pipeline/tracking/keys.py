@@ -2,6 +2,7 @@
 Tune's config; written by sweep_runs.py and the trials, read by report/ and sync.py. Ray-free, so the
 offline tools (report, sync) can name things as the sweep did."""
 
+import json
 from typing import Any
 
 ROLE_TAG = "sweep.role"  # "parent" or "trial"
@@ -26,6 +27,16 @@ EXTENSIONS_TAG = "sweep.extensions"  # on the parent run: how many times --exten
 SEEDS_PARAM = "search.seeds"  # on the parent run: replicates per configuration
 PARAMS_KEY = "params"  # Tune's config key of a trial's sampled values (a flat dict of dotted keys)
 REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
+
+
+def trial_reason(tags: dict[str, Any]) -> str:
+    """Why a trial ended: the driver's words where it closed the run (they name what stopped it, and
+    the trial's own close can land after them), else the trial's own; "" where neither wrote one."""
+    close = tags.get(DRIVER_CLOSE_TAG)
+    if isinstance(close, str) and close:
+        return json.loads(close)["reason"]
+    reason = tags.get(REASON_TAG)
+    return reason if isinstance(reason, str) else ""
 
 
 def trial_name(values: dict[str, Any]) -> str:
