@@ -70,7 +70,8 @@ def score(name: str, model: DigitClassifier, split: DigitSplit, sets: dict[str, 
           test: GanDataset) -> str:
     fid = fid_to(model, split.reference.points)
     floor = fid(split.floor.points[:N])
-    cells = [f"{fid(points):.2f} ({fid(points) / floor:.1f}x)" for points in sets.values()]
+    scores = [fid(points) for points in sets.values()]
+    cells = [f"{value:.2f} ({value / floor:.1f}x)" for value in scores]
     return (f"| {name} | {floor:.2f} | " + " | ".join(cells) +
             f" | {classifier_accuracy(model, split.accuracy):.4f} | {classifier_accuracy(model, test):.4f} |")
 

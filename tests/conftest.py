@@ -69,15 +69,16 @@ def trial_runs(client: MlflowClient, experiment_name: str) -> list:
     return [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(ROLE_TAG) == "trial"]
 
 
-def assert_evaluated_to_the_end(client: MlflowClient, run, key: str, steps: list[int]) -> list[int]:
+def assert_evaluated_to_the_end(client: MlflowClient, run, key: str, steps: list[int]) -> list:
     """A PBT/PB2 trial logs `key` at each of its own evaluations and ends on the last step. A step it
     lacks lies at or before the step of a checkpoint it took from another trial: an exploit of a trial
-    that was ahead jumps over it. Returns the logged steps."""
-    logged = sorted({m.step for m in client.get_metric_history(run.info.run_id, key)})
+    that was ahead jumps over it. Returns the key's history."""
+    history = client.get_metric_history(run.info.run_id, key)
+    logged = sorted({m.step for m in history})
     taken = [exploit["step"] for exploit in exploits(client, run.info.run_id)]
     assert logged and logged[-1] == steps[-1] and set(logged) <= set(steps), logged
     assert all(any(step <= at for at in taken) for step in set(steps) - set(logged)), (logged, taken)
-    return logged
+    return history
 
 
 def free_port() -> int:
