@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from pipeline.core.metrics.class_score import probabilities_to_class_score
-from pipeline.core.metrics.kid import features_to_kid, polynomial_mmd2_unbiased
+from pipeline.core.metrics.kid import (
+    features_to_kid,
+    features_to_kid_reference,
+    memberships,
+    polynomial_mmd2_unbiased,
+    reference_to_kid_and_sd,
+)
 from pipeline.core.metrics.manifold import DC_K, PR_K, features_to_prdc
 from pipeline.spec import metric_names as names
 
@@ -32,6 +38,18 @@ def test_kid_matches_the_unbiased_estimator():
     assert polynomial_mmd2_unbiased(x, y) == pytest.approx(mmd2_by_loops(x, y), rel=1e-10)
     # subsets as large as the sets are the sets themselves, in another order: the same value
     assert features_to_kid(x, y, subsets=3, subset_size=100) == pytest.approx(mmd2_by_loops(x, y), rel=1e-10)
+
+
+def test_kids_sd_is_the_spread_of_its_subsets_estimates():
+    """torch-fidelity's kernel_inception_distance_std: np.std of the per-subset MMD^2 values."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(10, 3)), rng.normal(loc=0.4, size=(10, 3))
+    reference = features_to_kid_reference(x)
+    mean, sd = reference_to_kid_and_sd(reference, y, subsets=4, subset_size=5, seed=3)
+    generator = torch.Generator().manual_seed(3)  # the same subsets, drawn as reference_to_kid_and_sd draws them
+    real_members, fake_members = memberships(10, 5, 4, generator), memberships(10, 5, 4, generator)
+    per_subset = [mmd2_by_loops(x[real_members[s].bool().numpy()], y[fake_members[s].bool().numpy()]) for s in range(4)]
+    assert (mean, sd) == pytest.approx((np.mean(per_subset), np.std(per_subset)), rel=1e-9)
 
 
 def test_kid_near_zero_for_one_distribution_and_grows_with_distance():

@@ -15,7 +15,7 @@ from pipeline.report.load import load_sweep
 from pipeline.report.render import render_html
 from pipeline.spec import metric_names as names
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.driver import register_best_trial
+from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.endings import stopped_by
 from pipeline.sweep.trial import RayReporter
 from pipeline.tracking.sweep_runs import open_sweep

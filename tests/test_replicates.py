@@ -8,10 +8,11 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
+from scipy import stats
 
-from pipeline.report.ranking import rank_configurations, t_critical, values_to_interval, verdict
 from pipeline.spec import metric_names as names
 from pipeline.spec.loading import load_spec
+from pipeline.stats.ranking import rank_configurations, values_to_interval, verdict
 from pipeline.sweep.space import PARAMS_KEY, REPLICATE_KEY, Replicates, param_space, tune_num_samples
 from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG
 
@@ -19,7 +20,7 @@ from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 
 
 @pytest.mark.parametrize(("override", "key", "fragment"), [
-    ("search.seeds=0", "search.seeds", "greater than or equal to 1"),
+    ("search.seeds=0", "search.seeds", "at least 1"),
     ("scheduler={name: pbt, mutations: {optim.d.lr: {log_uniform: [1.0e-4, 1.0e-2]}}}", "search.seeds",
      "pbt copies one trial's state into another"),
     ("parameters={train.seed: {grid: [0, 1]}}", "parameters.train.seed", "sets each replicate's train.seed"),
@@ -39,25 +40,27 @@ def test_dry_run_counts_every_replicate():
     assert "8 trials (grid search):" in result.stdout and "with 4 seeds (train.seed 0..3)" in result.stdout
 
 
-def test_t_interval_matches_the_textbook():
-    scipy_stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 9, 30, 31, 60, 500):
-        assert t_critical(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=2e-4)
-    mean, sd, low, high = values_to_interval(pd.Series([1.0, 2.0, 4.0]))
-    half = scipy_stats.t.ppf(0.975, 2) * sd / 3**0.5
-    assert (mean, sd) == pytest.approx((7 / 3, pd.Series([1.0, 2.0, 4.0]).std()))
-    assert (low, high) == pytest.approx((mean - half, mean + half), abs=1e-3)  # the table's 3 decimals
+def test_t_interval_is_scipys():
+    values = pd.Series([1.0, 2.0, 4.0])
+    mean, sd, low, high = values_to_interval(values)
+    interval = stats.t.interval(0.95, 2, loc=values.mean(), scale=values.std() / 3**0.5)
+    assert (mean, sd) == pytest.approx((7 / 3, values.std()))
+    assert (low, high) == pytest.approx(interval)
 
 
-def test_overlapping_intervals_are_tied_and_one_seed_says_so():
+def test_configurations_carry_their_gap_to_the_best_and_one_seed_says_so():
     trials = pd.DataFrame({
-        "run_id": list("abcdefghi"), f"tags.{CONFIG_TAG}": list("xxxyyyzzz"), "status": ["FINISHED"] * 9,
-        "best": [1.0, 1.1, 1.2, 1.15, 1.3, 1.4, 5.0, 5.1, 5.2], "rank": range(1, 10),
+        "run_id": list("abcdefghi"), f"tags.{CONFIG_TAG}": list("xxxyyyzzz"), f"tags.{REPLICATE_TAG}": list("012" * 3),
+        "status": ["FINISHED"] * 9, "best": [1.0, 1.1, 1.2, 1.15, 1.05, 1.4, 5.0, 5.1, 5.2], "rank": range(1, 10),
     })
     configs = rank_configurations(trials, "min")
-    assert configs["config_id"].tolist() == ["x", "y", "z"] and configs["tied"].tolist() == [False, True, False]
-    assert verdict(configs, 3, "fid").startswith("No clear winner: 1 other configuration(s)")
-    assert verdict(configs.iloc[[0, 2]], 3, "fid").startswith("Configuration #1 is a real winner")
+    assert configs["config_id"].tolist() == ["x", "y", "z"]
+    paired = stats.ttest_rel([1.15, 1.05, 1.4], [1.0, 1.1, 1.2])
+    assert configs.loc[1, "gap.gap"] == pytest.approx(0.1) and configs.loc[1, "gap.test"] == "paired t"
+    assert configs.loc[1, "gap.p_differ"] == pytest.approx(paired.pvalue)
+    assert configs.loc[1, "gap.p_differ_holm"] == pytest.approx(paired.pvalue)  # Holm: the larger of two p, times 1
+    assert verdict(configs, 3, "fid").startswith("Unresolved: 1 configuration(s) cannot be told from #1")
+    assert verdict(configs.iloc[[0, 2]], 3, "fid").startswith("Configuration #1 is the winner")
     assert "cannot be told from seed noise" in verdict(configs, 1, "fid")
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import parse_optional_int, spread
-from pipeline.report.ranking import BEST, BEST_STEP, FINAL, add_ranking_values, rank_trials
+from pipeline.stats.ranking import BEST, BEST_STEP, FINAL, add_ranking_values, rank_trials
 
 
 def trials():

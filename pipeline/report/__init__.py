@@ -6,7 +6,7 @@ It imports neither ray nor the training code: MLflow is its only source.
 """
 
 from pipeline.report.load import SweepData, load_sweep
-from pipeline.report.ranking import rank_trials
 from pipeline.report.render import render_html, write_report
+from pipeline.stats.ranking import rank_trials
 
 __all__ = ["SweepData", "load_sweep", "rank_trials", "render_html", "write_report"]

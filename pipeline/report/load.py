@@ -28,7 +28,8 @@ from pipeline.tracking.keys import (
     OBJECTIVES_TAG,
     SWEPT_PARAM,
 )
-from pipeline.tracking.location import SweepNotFound, find_parent, search
+from pipeline.tracking.location import SweepNotFound, find_parent, metric_history, search
+from pipeline.tracking.sweep_runs import read_race
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
 HISTORY_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.LOSS_D, names.LOSS_G,
@@ -57,7 +58,10 @@ class SweepData:
     floor_source: str | None = None  # which real points the floor scores (None: a sweep from before it was logged)
     floor_spread: str | None = None  # which real sets floor_sd is over
     min_modes: int | None = None  # search.min_modes of the sweep
-    seeds: int = 1  # search.seeds: replicates of each configuration
+    seeds: int = 1  # search.seeds: replicates of each configuration (a race's max)
+    delta: float | None = None  # search.delta: the smallest difference that matters, in the metric's units
+    algorithm: str = "grid"  # search.algorithm
+    race: dict | None = None  # a racing sweep's record (tracking.sweep_runs.read_race): rounds, decisions, summary
     end_reason: str | None = None  # why the sweep ended ("every trial ran", its target, its time budget)
     objectives: tuple[tuple[str, str], ...] = ()  # ((metric, mode), ...); several: a multi-objective sweep
     # run_id -> metric histories, one row per logged step: columns step and the metrics in HISTORY_METRICS
@@ -99,28 +103,20 @@ def download(client: MlflowClient, run_id: str, path: str) -> bytes:
         return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
 
 
-def metric_history(client: MlflowClient, run_id: str, keys: list[str]) -> pd.DataFrame:
-    """One row per step, one column per key; a value logged twice at a step (a restarted trial) counts once."""
-    frames = []
-    for key in keys:
-        points = client.get_metric_history(run_id, key)
-        if points:
-            series = pd.Series({m.step: m.value for m in sorted(points, key=lambda m: m.timestamp)}, name=key)
-            frames.append(series)
-    if not frames:
-        return pd.DataFrame(columns=["step"])
-    return pd.concat(frames, axis=1).sort_index().rename_axis("step").reset_index()
-
-
 def parse_optional_int(text: object) -> int | None:
     """A param logged from an optional int: 'None' (or absent, from older sweeps) is None."""
     return int(text) if isinstance(text, str) and text.isdigit() else None
 
 
+def parse_optional_float(text: object) -> float | None:
+    """A param logged from an optional float: 'None' is None."""
+    return None if not isinstance(text, str) or text == "None" else float(text)
+
+
 def logged_seeds(parent: pd.Series) -> int:
-    """search.seeds of the sweep; sweeps from before replicates existed ran one seed a configuration."""
+    """search.seeds of the sweep: its count, or a race's max (logged as search.seeds.max)."""
     seeds = parse_optional_int(parent.get("params.search.seeds"))
-    return 1 if seeds is None else seeds
+    return seeds if seeds is not None else int(parent["params.search.seeds.max"])
 
 
 def logged_objectives(parent: pd.Series) -> tuple[tuple[str, str], ...]:
@@ -161,6 +157,9 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         floor_spread=parent.get(f"params.{FLOOR_SPREAD_PARAM}"),
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
         seeds=logged_seeds(parent),
+        delta=parse_optional_float(parent.get("params.search.delta")),
+        algorithm=str(parent.get("params.search.algorithm")),
+        race=read_race(client, parent["run_id"]),
         objectives=logged_objectives(parent),
         end_reason=parent.get(f"tags.{END_REASON_TAG}"),
     )

@@ -17,8 +17,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline.report.ranking import BEST, CONFIG_COLUMN, add_ranking_values, unusable, values_to_interval
 from pipeline.spec import metric_names as names
+from pipeline.stats.ranking import BEST, CONFIG_COLUMN, add_ranking_values, unusable, values_to_interval
 from pipeline.tracking.keys import CONFIG_TAG
 
 Objectives = tuple[tuple[str, str], ...]

@@ -23,19 +23,24 @@ from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
 from pipeline.report.load import SweepData, load_sweep
 from pipeline.report.pareto import configuration_objectives, mean_column, sd_column
-from pipeline.report.ranking import (
+from pipeline.report.study import (
+    best_of_k_chart,
+    configuration_views,
+    eval_noise,
+    race_view,
+    study_verdict_text,
+)
+from pipeline.spec import metric_names as names
+from pipeline.stats.ranking import (
     BEST,
     BEST_STEP,
-    CONFIG_COLUMN,
     FINAL,
     add_ranking_values,
     cell,
     rank_with_replicates,
     trial_status,
-    verdict,
 )
-from pipeline.spec import metric_names as names
-from pipeline.tracking.keys import CONFIG_TAG, DRIVER_CLOSE_TAG, REASON_TAG, trial_reason
+from pipeline.tracking.keys import DRIVER_CLOSE_TAG, REASON_TAG, trial_reason
 
 # Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
@@ -127,41 +132,6 @@ def sweep_views(data: SweepData, ranked: pd.DataFrame) -> dict[str, object]:
 
 
 @dataclass
-class ConfigurationView:
-    """One configuration and its seed replicates (their trials' names, ranking values and statuses)."""
-
-    rank: int
-    params: list[str]
-    n: int  # replicates with a ranking value (not diverged or errored)
-    replicates: int
-    mean: float | None
-    sd: float | None
-    low: float | None
-    high: float | None
-    tied: bool
-    members: list[tuple[str, str, float | None, str]]  # (trial name, run id, best value, status)
-
-
-def configuration_views(data: SweepData, ranked: pd.DataFrame, configs: pd.DataFrame | None
-                        ) -> list[ConfigurationView]:
-    if configs is None or data.seeds < 2:
-        return []
-    views = []
-    for config in configs.itertuples():
-        group = ranked[ranked[f"tags.{CONFIG_TAG}"] == getattr(config, CONFIG_COLUMN)]
-        first = group.iloc[0]
-        views.append(ConfigurationView(
-            rank=int(config.config_rank),
-            params=[str(cell(first, f"params.{key}") or "") for key in data.swept],
-            n=int(config.n), replicates=int(config.replicates),
-            mean=nan_to_none(config.mean), sd=nan_to_none(config.sd), low=nan_to_none(config.low),
-            high=nan_to_none(config.high), tied=bool(config.tied),
-            members=[(str(t["run_name"]), t["run_id"], cell(t, BEST), trial_status(t)) for _, t in group.iterrows()],
-        ))
-    return views
-
-
-@dataclass
 class ParetoView:
     """A multi-objective sweep's front: its chart and its non-dominated configurations, best first on
     the first metric, each with its replicates' mean and sd of every objective."""
@@ -227,16 +197,20 @@ def render_html(data: SweepData) -> str:
     metric_columns = [m for m in present if m != data.metric]
     trials = add_ranking_values(data.trials, data.histories, data.metric, data.mode)
     ranked, configs = rank_with_replicates(trials, data.metric, data.mode, data.min_modes)
+    configurations = configuration_views(data, ranked, configs)
     environment = Environment(loader=PackageLoader("pipeline.report"), autoescape=select_autoescape(["j2", "html"]))
     environment.filters["num"] = lambda v: "" if v is None else f"{v:.4g}"
     print("Drawing the sweep's charts ...", file=sys.stderr, flush=True)
     return environment.get_template("report.html.j2").render(
         data=data,
         rows=build_views(data, ranked, metric_columns),
-        configurations=configuration_views(data, ranked, configs),
+        configurations=configurations,
+        race=race_view(data),
+        noise=eval_noise(data, ranked),
+        best_of_k=png_data_uri(best_of_k_chart(data, ranked)),
         pareto=pareto_view(data),
         lineage=lineage_view(data, ranked),
-        verdict=verdict(configs, data.seeds, data.metric),
+        verdict=study_verdict_text(data, configs, configurations),
         metric_columns=metric_columns,
         floor=[data.floor.get(m) for m in metric_columns],
         floor_sd=[data.floor_sd.get(m) for m in metric_columns],

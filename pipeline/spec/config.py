@@ -13,7 +13,17 @@ import copy
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import UserError
 from pipeline.spec import metric_names
@@ -296,6 +306,29 @@ class ParameterSpec(Strict):
 
 
 
+SEED_COUNT, SEED_RACE = "count", "race"  # the two forms of search.seeds (their tags are no keys of the file)
+
+
+class SeedRace(Strict):
+    """search.seeds as a race: min seeds for every configuration, at most max for a contender."""
+
+    min: int = Field(ge=2)  # a paired test needs two seeds per configuration before it can drop one
+    max: int = Field(ge=2)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> SeedRace:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) exceeds max ({self.max})")
+        return self
+
+
+# a number of seeds, or a race: the mapping's form picks which, so an error names the race's own key
+SeedCount = Annotated[
+    Annotated[int, Tag(SEED_COUNT)] | Annotated[SeedRace, Tag(SEED_RACE)],
+    Discriminator(lambda value: SEED_RACE if isinstance(value, dict | SeedRace) else SEED_COUNT),
+]
+
+
 class SearchConfig(Strict):
     algorithm: Literal["grid", "random", "optuna"] = "grid"  # optuna: Tree-structured Parzen Estimator
     num_samples: int = Field(1, ge=1)  # grid: repeats of the whole grid; random and optuna: trials drawn
@@ -313,8 +346,30 @@ class SearchConfig(Strict):
     # trials inside this space the study starts with, so the sampler models them before proposing
     warm_start: str | None = None
     # training seeds per sampled configuration (train.seed + 0..seeds-1), each its own trial: a ranking
-    # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval
-    seeds: int = Field(1, ge=1)
+    # can then tell a real difference from seed noise (Lucic et al. 2018); 1 gives no interval. Or a race,
+    # {min: 2, max: 8}: every configuration runs min seeds, then only those not yet shown worse than the
+    # best get one more seed each round, up to max (F-Race; pipeline/stats/race.py)
+    seeds: SeedCount = 1
+    # the smallest difference in the (first) metric that matters, in its units: contenders whose
+    # differences from the best lie within plus or minus delta are equivalent (and end a race)
+    delta: float | None = Field(None, gt=0.0)
+    max_trials: int | None = Field(None, ge=1)  # a race's total trials: no round starts that would pass it
+
+    @field_validator("seeds")
+    @classmethod
+    def _at_least_one_seed(cls, seeds: int | SeedRace) -> int | SeedRace:
+        if isinstance(seeds, int) and seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        return seeds
+
+    @property
+    def race(self) -> SeedRace | None:
+        return self.seeds if isinstance(self.seeds, SeedRace) else None
+
+    @property
+    def max_seeds(self) -> int:
+        """The most seeds one configuration trains with: the fixed count, or a race's max."""
+        return self.seeds.max if isinstance(self.seeds, SeedRace) else self.seeds
     stop_collapsed_after: int | None = Field(None, ge=1)  # stop a trial whose modes stay <= 1 this many evals
     min_modes: int | None = Field(None, ge=1)  # rank (and register) only trials covering this many modes first
 

@@ -17,10 +17,12 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipeline.spec.conditions import check_conditions
+from pipeline.spec.conditions import check_conditions, expand_grid
 from pipeline.spec.config import (
     DATASET_NAMES,
     POPULATION_SCHEDULERS,
+    SEED_COUNT,
+    SEED_RACE,
     ConfigError,
     ParameterSpec,
     SweepSpec,
@@ -96,7 +98,8 @@ def check_search(spec: SweepSpec, source: str) -> None:
 
 def check_seeds(spec: SweepSpec, source: str) -> None:
     """Replicates need a configuration to stay fixed over its seeds and its trials to stay independent."""
-    if spec.search.seeds == 1:
+    check_race(spec, source)
+    if spec.search.max_seeds == 1:
         return
     if spec.scheduler.name in POPULATION_SCHEDULERS:
         raise ConfigError(source, "search.seeds", f"{spec.scheduler.name} copies one trial's state into another, "
@@ -104,6 +107,36 @@ def check_seeds(spec: SweepSpec, source: str) -> None:
     if "train.seed" in spec.parameters:
         raise ConfigError(source, "parameters.train.seed", "search.seeds sets each replicate's train.seed: "
                           "do not sweep it as well")
+
+
+def check_race(spec: SweepSpec, source: str) -> None:
+    """A race decides between configurations on their seeds' final values: nothing else may stop a seed."""
+    search = spec.search
+    if search.race is None:
+        for key in ("delta", "max_trials"):
+            if getattr(search, key) is not None and not (key == "delta" and search.max_seeds > 1):
+                raise ConfigError(source, f"search.{key}", "is for a race (search.seeds: {min: 2, max: 8})"
+                                  + (" or a study with seeds above 1" if key == "delta" else ""))
+        return
+    if spec.scheduler.name != "fifo":
+        raise ConfigError(source, "scheduler.name", f"{spec.scheduler.name} stops or copies trials early, and a race "
+                          "compares each configuration's seeds at the same full budget (racing is itself the early "
+                          "stopping, by configuration): use fifo with search.seeds {min, max}")
+    if search.algorithm == "optuna":
+        raise ConfigError(source, "search.seeds", "a race runs a fixed set of configurations: use search.algorithm "
+                          "grid or random (optuna takes a fixed search.seeds)")
+    if search.algorithm == "grid" and search.num_samples > 1:
+        raise ConfigError(source, "search.num_samples", "repeats the grid, and a race gives each configuration its "
+                          "seeds itself: leave num_samples at 1")
+    if search.max_trials is not None and search.max_trials < race_first_round(spec):
+        raise ConfigError(source, "search.max_trials", f"{search.max_trials} is fewer than the race's first round "
+                          f"({race_first_round(spec)} trials: every configuration at search.seeds.min)")
+
+
+def race_first_round(spec: SweepSpec) -> int:
+    configurations = (len(expand_grid(spec.parameters)) if spec.search.algorithm == "grid"
+                      else spec.search.num_samples)
+    return configurations * spec.search.race.min
 
 
 def check_workers(spec: SweepSpec, source: str) -> None:
@@ -166,7 +199,8 @@ def check_parameter(
 
 def dotted(loc: tuple) -> str:
     """pydantic's error location as the user's dotted key: the dataset union's tag is not a key."""
-    parts = [str(part) for i, part in enumerate(loc) if not (i and loc[i - 1] == "dataset" and part in DATASET_NAMES)]
+    parts = [str(part) for i, part in enumerate(loc) if not (i and loc[i - 1] == "dataset" and part in DATASET_NAMES)
+             and not (i and loc[i - 1] == "seeds" and part in (SEED_COUNT, SEED_RACE))]
     return ".".join(parts) or "(top level)"
 
 

@@ -5,6 +5,7 @@ Pure constants, no imports, so that every stage (the report too) can read them c
 
 FID = "fid"
 KID = "kid"
+KID_SD = "kid_sd"  # KID's sd over its subsets: the evaluation's own noise, not a metric to rank on
 MODES = "modes"
 MODE_KL = "mode_kl"
 HQ_FRACTION = "hq_fraction"

@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if unfit is not None:
         print(f"error: {unfit}", file=sys.stderr)
         return 2
-    from pipeline.sweep.driver import SweepOptions, run_sweep
+    from pipeline.sweep.cluster import SweepOptions
+    from pipeline.sweep.driver import run_sweep
 
     options = SweepOptions(
         spec_path=args.spec,

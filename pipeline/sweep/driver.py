@@ -6,36 +6,35 @@ Ray and MLflow wiring, so that a `--dry-run` or a bad file never imports or star
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import ray
 from mlflow.entities import DatasetInput
 from mlflow.exceptions import MlflowException
 from ray import tune
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from pipeline.core.data import GanDataset, load_dataset
-from pipeline.core.gan import checkpoint_to_generator
-from pipeline.core.latent import latent_pictures
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import digit_source, needs_classifier
 from pipeline.core.train import build_evaluator
 from pipeline.errors import NothingToResume, TrackingUnavailable
-from pipeline.spec import metric_names as names
-from pipeline.spec.config import POPULATION_SCHEDULERS, ConfigError, SweepSpec
-from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand, demand_keys, trials_at_once, unmet_demand
+from pipeline.spec.config import POPULATION_SCHEDULERS, SweepSpec
+from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand
+from pipeline.sweep.champion import register_best_trial
+from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
 from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
+from pipeline.sweep.racing import RaceSearch, race_searcher
 from pipeline.sweep.space import (
     NO_HISTORY,
     combined,
+    listed_points,
     param_space,
     scheduler,
     search_algorithm,
@@ -43,44 +42,22 @@ from pipeline.sweep.space import (
     tune_num_samples,
 )
 from pipeline.sweep.trial import TrialSetup, run_trial
-from pipeline.tracking.keys import (
-    LATENT_FOLDER,
-    TRIAL_ID_TAG,
-)
 from pipeline.tracking.location import SweepRun, check_reachable, resolve_tracking_uri
-from pipeline.tracking.outputs import CHAMPION_ALIAS, dataset_input, latest_generator_model, log_generator_model
+from pipeline.tracking.outputs import dataset_input
 from pipeline.tracking.sweep_runs import (
     close_sweep,
-    download_checkpoint,
     log_floor,
-    log_sweep_pictures,
+    log_race,
     open_sweep,
     record_end_reason,
     record_results_dir,
-    register_best,
     reopen_sweep,
 )
 from pipeline.tracking.trial_run import TRIAL_HTTP_SETTINGS
 
-CAPACITY_POLL_S = 10  # --wait-for-resources: how often to look for new nodes
-START_RETRIES = 2  # a worker group that timed out starting (Ray's 60 s) tries again this often, then errors
 CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest is half-written
 # PBT exploits the checkpoints that the top trials reported at earlier perturbations: Tune must not
 # delete them under it, so a PBT sweep keeps every checkpoint.
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    spec_path: str
-    tracking_uri: str | None
-    address: str | None
-    storage_path: str
-    report_dir: Path
-    require_gpu: bool
-    experiment: str | None = None  # MLflow experiment; the spec's name when None
-    resume: str | None = None  # "latest" or a parent run id: continue that sweep instead of starting one
-    extend: str | None = None  # "latest" or a parent run id: add trials to that finished sweep
-    wait_for_resources: float = 0.0  # with address: seconds to wait for nodes when a trial does not fit
 
 
 # Set in every trial process (Ray's runtime_env): when Tune stops a trial (ASHA, PBT's pause) it reuses
@@ -116,86 +93,8 @@ def log_real_floor(sweep: SweepRun, spec: SweepSpec, dataset: GanDataset,
     log_floor(sweep, evaluator.real_floor(), source, spread.sd, spread.method)
 
 
-def gpus_per_trial(spec: SweepSpec, spec_path: str, require_gpu: bool) -> float:
-    """The spec's GPU request, or 0 with a warning where the cluster has no GPU."""
-    wanted = spec.resources.gpus_per_worker
-    if wanted == 0 or ray.cluster_resources().get("GPU", 0) > 0:
-        return wanted
-    if require_gpu:
-        raise ConfigError(spec_path, "resources.gpus_per_worker",
-                          f"the spec asks for {wanted} GPU per worker, the Ray cluster has none (--require-gpu)")
-    print(f"warning: the spec asks for {wanted} GPU per worker but the Ray cluster has no GPU: running on CPU",
-          file=sys.stderr)
-    return 0.0
-
-
-def cluster_nodes() -> list[dict[str, float]]:
-    return [node["Resources"] for node in ray.nodes() if node["Alive"]]
-
-
-def cluster_can_grow() -> bool:
-    """Whether an autoscaler can add nodes: Ray's v2 autoscaler (KubeRay's), or a v1 autoscaler with
-    node types of its own config. Without an autoscaling config Ray's monitor only mirrors the nodes
-    that joined, naming their types node_<node id>. (Read from Ray's internal state: no public API says it.)"""
-    from ray._private import ray_constants
-    from ray.autoscaler.v2.utils import is_autoscaler_v2
-    from ray.experimental.internal_kv import _internal_kv_get
-
-    if is_autoscaler_v2(fetch_from_server=True):
-        return True
-    status = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
-    report = json.loads(status).get("autoscaler_report") if status else None
-    types = (report or {}).get("node_type_mapping") or {}
-    return any(not name.startswith("node_") for name in types.values())
-
-
-def wait_for_capacity(demand: TrialDemand, options: SweepOptions) -> tuple[list[dict[str, float]], bool]:
-    """The cluster's nodes once one trial fits on them, and whether it can grow; a ConfigError naming the
-    spec's resources when it never can (no autoscaler, and nobody added nodes within --wait-for-resources)."""
-    nodes, growing = cluster_nodes(), options.address is not None and cluster_can_grow()
-    problem = unmet_demand(demand, nodes)
-    if problem and growing:
-        print(f"warning: {problem} now: waiting for the cluster's autoscaler to add nodes", file=sys.stderr,
-              flush=True)
-        return nodes, growing
-    deadline = time.monotonic() + options.wait_for_resources
-    while problem and (left := deadline - time.monotonic()) > 0:
-        print(f"Waiting {left:.0f} s more for nodes (--wait-for-resources): {problem}", flush=True)
-        time.sleep(min(CAPACITY_POLL_S, left))
-        nodes = cluster_nodes()
-        problem = unmet_demand(demand, nodes)
-    if problem:
-        where = ("this machine, in the local Ray the sweep started itself" if options.address is None else
-                 f"the Ray cluster at {options.address}, which has no autoscaler"
-                 + (f", after {options.wait_for_resources:g} s of --wait-for-resources" if options.wait_for_resources
-                    else "; --wait-for-resources SECONDS waits for nodes you add by hand"))
-        raise ConfigError(options.spec_path, demand_keys(demand), f"{problem} ({where})")
-    return nodes, growing
-
-
-def trials_in_parallel(spec: SweepSpec, demand: TrialDemand, nodes: list[dict[str, float]], growing: bool) -> int:
-    """At most as many multi-worker trials at once as the cluster holds: Tune reserves only the sliver
-    of CPU of each trial's driver, so more trials would start than their worker groups can."""
-    wanted = spec.search.max_concurrent
-    if demand.workers == 1 or growing:
-        return wanted
-    fitting = trials_at_once(demand, nodes, wanted)
-    if fitting < wanted:
-        print(f"At most {fitting} trial(s) at once: the cluster holds the workers of {fitting} "
-              f"(search.max_concurrent is {wanted})", flush=True)
-    return fitting
-
-
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
     return f"{spec.name}-{sweep.run_id[:8]}"
-
-
-def start_limits(options: SweepOptions, growing: bool) -> tuple[float | None, int]:
-    """(seconds a trial's worker group may take to start, restarts of that start): where the cluster
-    holds the trials, start-up waits only on a lost node; an autoscaling one may take its time."""
-    if options.wait_for_resources:
-        return options.wait_for_resources, 0
-    return None, (-1 if growing else START_RETRIES)
 
 
 def trainable_for(setup: TrialSetup):
@@ -206,7 +105,14 @@ def trainable_for(setup: TrialSetup):
     return tune.with_resources(tune.with_parameters(run_trial, setup=setup), {"cpu": setup.cpus, "gpu": setup.gpus})
 
 
-def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concurrent: int,
+def tune_searcher(spec: SweepSpec, sweep: SweepRun, max_concurrent: int, history: History) -> Searcher:
+    """The spec's searcher; a race logs each round's decision on the parent run as it is taken."""
+    if spec.search.race is not None:
+        return race_searcher(spec, listed_points(spec, history), max_concurrent, lambda record: log_race(sweep, record))
+    return search_algorithm(spec, max_concurrent, history)
+
+
+def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, searcher: Searcher,
                 history: History = NO_HISTORY) -> tune.Tuner:
     return tune.Tuner(
         trainable_for(setup),
@@ -215,7 +121,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
             metric=spec.primary_metric,  # optuna searches every objective (sweep/space.py)
             mode=spec.primary_mode,
             num_samples=tune_num_samples(spec, history),
-            search_alg=search_algorithm(spec, max_concurrent, history),
+            search_alg=searcher,
             reuse_actors=spec.resources.reuse_actors,
             scheduler=scheduler(spec),  # concurrency: the variant generator caps it (sweep/space.py)
             time_budget_s=spec.search.time_budget_s,
@@ -230,56 +136,6 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, max_concu
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
         ),
     )
-
-
-def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
-    """The report's #1 trial (the one ranking: `pipeline.report.ranking`) becomes a version of the
-    registered model named after the sweep."""
-    from pipeline.report.ranking import BEST, UNUSABLE, rank_sweep, trial_status
-
-    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.primary_metric, spec.primary_mode,
-                        spec.search.min_modes)
-    usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
-    if not usable:
-        print(f"No trial reported {spec.primary_metric} without diverging or erroring: no model registered.",
-              file=sys.stderr)
-        return
-    best = usable[0]
-    covered = best.get(f"metrics.{names.MODES}")
-    if spec.search.min_modes is not None and not covered >= spec.search.min_modes:
-        print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
-              f"by {spec.primary_metric}.", file=sys.stderr)
-    name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
-    ensure_generator_model(sweep, best["run_id"], trial_id)
-    try:
-        version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
-    except LookupError as err:  # the trials' results stand: the report is still written
-        print(f"error: no model registered: {err}", file=sys.stderr)
-        return
-    print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
-          f"(run {best['run_name']}), best {spec.primary_metric} {value:.4g}")
-    draw_latent_maps(sweep, trial_id)
-
-
-def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
-    """A trial that ranks first but was stopped (ASHA) logged no generator model: log it here from its
-    checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
-    if latest_generator_model(sweep.client(), sweep.experiment_id, run_id) is not None:
-        return
-    checkpoint = download_checkpoint(sweep, trial_id)
-    if checkpoint is None:
-        return  # register_best says that there is nothing to register
-    generator, config = checkpoint_to_generator(checkpoint)
-    log_generator_model(sweep.tracking_uri, run_id, generator, config.model.latent_dim, int(checkpoint["step"]))
-
-
-def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
-    """The best generator's latent plane and interpolation, from its logged checkpoint, for the report."""
-    checkpoint = download_checkpoint(sweep, trial_id)
-    if checkpoint is None:
-        print(f"Trial {trial_id} logged no checkpoint: no latent maps.", file=sys.stderr)
-        return
-    log_sweep_pictures(sweep, latent_pictures(checkpoint), LATENT_FOLDER)
 
 
 def resume_tracking(spec: SweepSpec, options: SweepOptions) -> tuple[SweepRun, str]:
@@ -365,20 +221,23 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             mutable=tuple(spec.scheduler.mutations),
             conditional=tuple(key for key, param in spec.parameters.items() if param.when),
             workers=r.workers_per_trial,
-            seeds=spec.search.seeds,
+            seeds=spec.search.max_seeds,
             results_dir=results_dir,
             max_failures=r.max_failures,
             start_timeout_s=start_timeout,
             start_retries=start_retries,
         )
+        searcher = None  # a resumed sweep's comes back inside Tune's own state
         if options.resume is not None:  # finished trials stay finished; the others go on from their checkpoints
             tuner = tune.Tuner.restore(results_dir, trainable_for(setup), resume_unfinished=True, resume_errored=True)
         else:
-            tuner = build_tuner(spec, setup, options.storage_path, trials_in_parallel(spec, demand, nodes, growing),
-                                history)
+            searcher = tune_searcher(spec, sweep, trials_in_parallel(spec, demand, nodes, growing), history)
+            tuner = build_tuner(spec, setup, options.storage_path, searcher, history)
         started = time.monotonic()
         results = tuner.fit()
         sweep_end = sweep_end_reason(spec, results, time.monotonic() - started)
+        if isinstance(searcher, ConcurrencyLimiter) and isinstance(searcher.searcher, RaceSearch):
+            log_race(sweep, searcher.searcher.end(sweep_end or "every trial ran"))  # its last word, however it ended
         record_end_reason(sweep, sweep_end or "every trial ran")
         print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)
         close_stopped_trials(spec, sweep, results, sweep_end)

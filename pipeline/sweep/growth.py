@@ -41,6 +41,9 @@ def plan_extension(spec: SweepSpec, tracking_uri: str | None, experiment: str | 
     if parent.info.status == "RUNNING":  # its driver is still adding trials, or was killed before it could close it
         raise NothingToExtend(f"cannot extend sweep {parent.info.run_id}: it is still running; wait for it to end, "
                               "or if its driver was stopped, finish it first with --resume")
+    if spec.search.race is not None:
+        raise NothingToExtend("cannot extend a race: its rounds decided between the configurations it started "
+                              "with; start a new sweep over the configurations to add")
     swept, seeds = set(swept_keys(parent)), parent.data.params.get(SEEDS_PARAM, "1")
     if swept != set(spec.parameters) or seeds != str(spec.search.seeds):
         raise NothingToExtend(

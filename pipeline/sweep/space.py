@@ -50,6 +50,8 @@ def to_tune_domain(param: ParameterSpec) -> Any:
 def param_space(spec: SweepSpec, history: History = NO_HISTORY) -> dict[str, Any]:
     # PBT perturbs only keys present in a trial's config: a mutated key that is not swept starts
     # from the trial's fixed value.
+    if spec.search.race is not None:
+        return {}  # the race's searcher hands each trial its point and seed (sweep/racing.py)
     fixed = flatten(spec.trial.model_dump())
     unswept = {key: fixed[key] for key in spec.scheduler.mutations if key not in spec.parameters}
     seeds = spec.search.seeds
@@ -246,6 +248,8 @@ def tune_num_samples(spec: SweepSpec, history: History = NO_HISTORY) -> int:
     """Tune's num_samples: grid and random multiply it by their grid (the seeds among it); optuna's
     `Replicates` asks one trial of Tune for each seed of each configuration. Random points worked out
     here (`listed_points`) are drawn up front, and run once each."""
+    if spec.search.race is not None:  # an upper bound: the race's searcher says when it is done
+        return len(listed_points(spec, history)) * spec.search.race.max
     if spec.search.algorithm == "random" and explicit_points(spec, history):
         return 1
     return spec.search.num_samples * (spec.search.seeds if spec.search.algorithm == "optuna" else 1)
@@ -350,11 +354,14 @@ def condition_text(param: ParameterSpec) -> str:
 
 def describe_space(spec: SweepSpec) -> list[str]:
     """Human-readable lines: the resolved trials of a grid, or each parameter's distribution."""
-    drawn_up_front = spec.search.algorithm == "random" and is_conditional(spec.parameters)
+    race = spec.search.race
+    drawn_up_front = spec.search.algorithm == "random" and (is_conditional(spec.parameters) or race is not None)
     if spec.search.algorithm == "grid" or drawn_up_front:
         points = grid_points(spec) if spec.search.algorithm == "grid" else listed_points(spec)
         how = "grid search" if spec.search.algorithm == "grid" else f"random search, seed {spec.search.seed}"
-        lines = [f"{len(points) * spec.search.seeds} trials ({how}):"]
+        count = (f"{len(points) * race.min} to {len(points) * race.max}" if race is not None
+                 else f"{len(points) * spec.search.seeds}")
+        lines = [f"{count} trials ({how}):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
         how = ("random search" if spec.search.algorithm == "random"
@@ -371,7 +378,13 @@ def describe_space(spec: SweepSpec) -> list[str]:
         reach = "<=" if spec.primary_mode == "min" else ">="
         lines.append(f"  the sweep ends once a trial reaches {spec.primary_metric} {reach} {spec.search.target:g} "
                      "(search.target)")
-    if spec.search.seeds > 1:
+    if race is not None:
+        seed = spec.trial.train.seed
+        lines.append(f"  a race: each configuration starts with {race.min} seeds (train.seed {seed}.."
+                     f"{seed + race.min - 1}); after each round those shown worse than the best stop, the rest get "
+                     f"one more seed, up to {race.max}"
+                     + (f", at most {spec.search.max_trials} trials in all" if spec.search.max_trials else ""))
+    elif spec.search.seeds > 1:
         seed = spec.trial.train.seed
         lines.append(f"  each configuration trained with {spec.search.seeds} seeds (train.seed {seed}.."
                      f"{seed + spec.search.seeds - 1}), each seed its own trial")

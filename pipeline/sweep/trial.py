@@ -40,10 +40,12 @@ from pipeline.tracking.keys import (
     trial_name,
 )
 from pipeline.tracking.location import SweepRun
-from pipeline.tracking.sweep_runs import finished_trial_result
+from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, finished_trial_result
 from pipeline.tracking.trial_run import TrialRun
 
 CHECKPOINT_FILE = "gan.pt"
+RANKED_FILE = "best.pt"  # beside gan.pt in a Tune checkpoint, while the ranked step is an earlier one
+RANKED_KEY = "ranked"  # in gan.pt: {"step", "value"} of the trial's ranked checkpoint so far
 DIVERGED_KEY = "diverged"  # in a diverged trial's last Tune result
 RUN_ID_KEY = "mlflow_run_id"  # which run logged this checkpoint: for the record; restarts find theirs by trial id
 
@@ -72,17 +74,41 @@ class TrialSetup:
     dataset_input: DatasetInput | None = None  # the training data as an MLflow run input (tracking/outputs.py)
 
 
+@dataclass
+class RankedCheckpoint:
+    """The checkpoint at which a trial reached its ranking value (its best value of the sweep's first
+    metric so far): the trial's generator model, and what the sweep registers."""
+
+    step: int
+    value: float
+    checkpoint: dict
+
+    def improved_by(self, value: float, mode: str) -> bool:
+        return value < self.value if mode == "min" else value > self.value
+
+
 class RayReporter:
-    """Each evaluation to MLflow (this trial's run; rank 0 only) and to Ray, with the checkpoint."""
+    """Each evaluation to MLflow (this trial's run; rank 0 only) and to Ray, with the checkpoint; keeps
+    the last checkpoint (for restores) and the ranked one (`RankedCheckpoint`)."""
 
     def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult,
-                 leading: tuple[str, ...] = ()):
+                 leading: tuple[str, ...] = (), ranking: tuple[str, str] = ("", "min"),
+                 ranked: RankedCheckpoint | None = None):
         self.run = run
         self.leading = leading  # result keys put first: Tune's progress table shows a result's first 4 metrics
         self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
         self.send = send
         self.last_step = 0
         self.last_checkpoint: dict | None = None
+        self.ranking, self.ranked = ranking, ranked  # (metric, mode); the ranked checkpoint so far
+
+    def keep_ranked(self, step: int, metrics: dict[str, float], checkpoint: dict) -> None:
+        metric, mode = self.ranking
+        value = metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            return
+        if self.ranked is None or self.ranked.improved_by(value, mode):  # the first of equal values, as ranking.py
+            self.ranked = RankedCheckpoint(step, float(value), checkpoint)
 
     def report(
         self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray], checkpoint: dict | None
@@ -96,16 +122,27 @@ class RayReporter:
             self.send(result, None)
             return
         self.last_checkpoint = checkpoint
+        self.keep_ranked(step, metrics, checkpoint)
+        owner = {RUN_ID_KEY: self.run.run_id if self.run else None}
+        ranked = {RANKED_KEY: {"step": self.ranked.step, "value": self.ranked.value}} if self.ranked else {}
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(checkpoint | {RUN_ID_KEY: self.run.run_id if self.run else None}, Path(folder) / CHECKPOINT_FILE)
+            torch.save(checkpoint | owner | ranked, Path(folder) / CHECKPOINT_FILE)
+            if self.ranked is not None and self.ranked.step != step:
+                torch.save(self.ranked.checkpoint | owner, Path(folder) / RANKED_FILE)
             self.send(result, folder)
 
 
 def read_checkpoint(checkpoint: tune.Checkpoint | ray.train.Checkpoint | None) -> dict | None:
+    """A Tune checkpoint's gan.pt; its RANKED_KEY, where present, as the RankedCheckpoint it names."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
-        return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
+        loaded = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
+        if RANKED_KEY in loaded:
+            ranked, path = loaded.pop(RANKED_KEY), Path(folder) / RANKED_FILE
+            state = torch.load(path, weights_only=False) if path.exists() else dict(loaded)
+            loaded[RANKED_KEY] = RankedCheckpoint(ranked["step"], ranked["value"], state)
+        return loaded
 
 
 def send_to_tune(result: dict, folder: str | None) -> None:
@@ -175,8 +212,11 @@ def train_trial(
     flat = flatten(trial_config.model_dump())
     leading = (*(metric for metric, _ in setup.objectives), names.MODES)
     mutated = {key: flat[key] for key in setup.mutable}
-    reporter = RayReporter(run, mutated, send, leading=leading)
     donor = checkpoint.get(RUN_ID_KEY) if checkpoint is not None else None
+    ranked = checkpoint.pop(RANKED_KEY, None) if checkpoint is not None else None
+    # a restart keeps its ranked checkpoint; a PBT exploit's donor ranked its own run, not this one
+    ranked = ranked if run is not None and donor == run.run_id else None
+    reporter = RayReporter(run, mutated, send, leading=leading, ranking=setup.objectives[0], ranked=ranked)
     if run is not None and donor not in (None, run.run_id):  # another trial's checkpoint: a PBT exploit
         run.log_exploit(donor, checkpoint["step"], {key: float(value) for key, value in mutated.items()})
     try:
@@ -210,12 +250,17 @@ def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
     """The last checkpoint as the run's model artifact, then its status (rank 0; other workers have no run)."""
     if reporter.run is None:
         return
+    owner = {RUN_ID_KEY: reporter.run.run_id}
     if reporter.last_checkpoint is not None:
-        reporter.run.log_checkpoint(reporter.last_checkpoint | {RUN_ID_KEY: reporter.run.run_id})
-        # a finished trial's generator as an MLflow model. Not for a stopped one: Tune gives a stopped
-        # (or PBT-paused) trial's thread 2 s to end before it reuses the actor; the driver logs the
-        # model of a stopped trial that ranks first (driver.register_best_trial).
+        reporter.run.log_checkpoint(reporter.last_checkpoint | owner, CHECKPOINT_ARTIFACT)
+    if reporter.ranked is not None:
+        ranked = reporter.ranked
+        reporter.run.log_checkpoint(ranked.checkpoint | owner | {RANKED_KEY: {"step": ranked.step,
+                                                                            "value": ranked.value}}, RANKED_ARTIFACT)
+        # a finished trial's ranked generator as an MLflow model. Not for a stopped one: Tune gives a
+        # stopped (or PBT-paused) trial's thread 2 s to end before it reuses the actor; the driver logs
+        # the model of a stopped trial that ranks first (sweep/champion.py).
         if status == "finished":
-            generator, config = checkpoint_to_generator(reporter.last_checkpoint)
-            reporter.run.log_generator(generator, config.model.latent_dim, reporter.last_step)
+            generator, config = checkpoint_to_generator(ranked.checkpoint)
+            reporter.run.log_generator(generator, config.model.latent_dim, ranked.step)
     reporter.run.finish(status, reason)

@@ -47,7 +47,9 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
     "stopped": RunStatus.KILLED,
     "errored": RunStatus.FAILED,
 }
-CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"
+CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"  # a trial's last checkpoint: what --resume and PBT go on from
+RANKED_ARTIFACT = "checkpoint/best.pt"  # the checkpoint at its ranking value: its model, the registered version
+RACE_ARTIFACT = "race.json"  # on a racing sweep's parent run: every round's decision (sweep/racing.py)
 
 
 
@@ -253,6 +255,19 @@ def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
         except (MlflowException, OSError):
             return None
         return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def log_race(sweep: SweepRun, record: dict) -> None:
+    """The race's rounds so far (each decision, its tests and who was dropped) as RACE_ARTIFACT on the parent run."""
+    sweep.client().log_dict(sweep.run_id, record, RACE_ARTIFACT)
+
+
+def read_race(client: MlflowClient, parent_run_id: str) -> dict | None:
+    """The race a sweep ran (its record as `log_race` wrote it last), or None for a sweep that did not race."""
+    if not any(item.path == RACE_ARTIFACT for item in client.list_artifacts(parent_run_id)):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        return json.loads(Path(client.download_artifacts(parent_run_id, RACE_ARTIFACT, folder)).read_text())
 
 
 def log_sweep_pictures(sweep: SweepRun, pictures: dict[str, np.ndarray], folder: str) -> None:

@@ -36,7 +36,7 @@ from pipeline.tracking.keys import (
 )
 from pipeline.tracking.location import RETRIES, SweepRun, with_retries
 from pipeline.tracking.outputs import log_generator_model, start_system_metrics
-from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RUN_STATUS, find_trial_run, source_tags
+from pipeline.tracking.sweep_runs import RUN_STATUS, find_trial_run, source_tags
 
 CREATE_RETRIES = 8  # a trial cannot start without its run: wait up to about two minutes
 FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four minutes
@@ -103,11 +103,12 @@ class TrialRun:
             self.send(f"image {key} of step {step}", lambda k=key, i=image: self.client.log_image(
                 self.run_id, i, key=k, step=step, timestamp=timestamp))
 
-    def log_checkpoint(self, checkpoint: dict) -> None:
-        """The trial's last checkpoint as artifact checkpoint/gan.pt: `pipeline.core.evaluate --checkpoint` loads it."""
+    def log_checkpoint(self, checkpoint: dict, artifact: str) -> None:
+        """A checkpoint as `artifact` (sweep_runs' CHECKPOINT_ARTIFACT, the last; RANKED_ARTIFACT, the
+        ranked one): `python -m pipeline.evaluate --checkpoint` loads either."""
         import torch
 
-        folder, name = CHECKPOINT_ARTIFACT.split("/")
+        folder, name = artifact.split("/")
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
 
@@ -117,7 +118,7 @@ class TrialRun:
                 path.write_bytes(buffer.getvalue())
                 self.client.log_artifact(self.run_id, str(path), folder)
 
-        self.send("checkpoint", upload)
+        self.send(f"checkpoint {artifact}", upload)
 
     def log_exploit(self, donor_run_id: str, step: int, new_values: dict[str, float]) -> None:
         """A PBT (or PB2) exploit: this trial went on from another trial's checkpoint at `step`, with

@@ -26,7 +26,7 @@ from pipeline.core.metrics.class_score import probabilities_to_class_score
 from pipeline.core.metrics.classifier import TrainedClassifier, classify
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.core.metrics.inception import FIDInception, inception_features
-from pipeline.core.metrics.kid import features_to_kid_reference, reference_to_kid
+from pipeline.core.metrics.kid import features_to_kid_reference, reference_to_kid_and_sd
 from pipeline.core.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.core.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
@@ -180,9 +180,11 @@ class Evaluator:
             raise ValueError(f"evaluate takes exactly {self.samples} samples (eval.samples), got {points.shape[0]}")
         seen = self.assess(points)
         mu, sigma = features_to_statistics(seen.features)
+        kid, kid_sd = reference_to_kid_and_sd(self.kid_reference, seen.features)
         metrics = {
             names.FID: statistics_to_fid(self.real_mu, self.real_sigma, mu, sigma),
-            names.KID: reference_to_kid(self.kid_reference, seen.features),
+            names.KID: kid,
+            names.KID_SD: kid_sd,
             **manifold_to_prdc(self.manifold, seen.features),
         }
         if self.real_histogram is not None:

@@ -60,7 +60,19 @@ def reference_to_kid(
     subset_size: int = KID_SUBSET_SIZE,
     seed: int = 0,
 ) -> float:
-    """Mean unbiased MMD^2 over `subsets` random subsets of min(subset_size, n) points of each set.
+    """Mean unbiased MMD^2 over `subsets` random subsets of min(subset_size, n) points of each set."""
+    return reference_to_kid_and_sd(reference, fake, subsets, subset_size, seed)[0]
+
+
+def reference_to_kid_and_sd(
+    reference: KidReference,
+    fake: torch.Tensor | np.ndarray,
+    subsets: int = KID_SUBSETS,
+    subset_size: int = KID_SUBSET_SIZE,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """(KID, its sd over the subsets), as torch-fidelity reports kernel_inception_distance_std: the
+    evaluation's own sampling noise at this n, which a difference between trials must exceed.
 
     The kernel matrices are computed once over all points; a subset's block sums are m^T K m with
     its 0/1 membership vector m, all subsets in one matrix product.
@@ -77,7 +89,7 @@ def reference_to_kid(
     fake_within = block_sums(fake_members, k_ff, fake_members) - fake_members @ k_ff.diagonal()
     across = block_sums(real_members, k_rf, fake_members)
     mmd2 = (real_within + fake_within) / (size * (size - 1)) - 2 * across / (size * size)
-    return float(mmd2.mean())
+    return float(mmd2.mean()), float(mmd2.std(unbiased=False))  # torch-fidelity's np.std: population sd
 
 
 def memberships(count: int, size: int, subsets: int, generator: torch.Generator) -> torch.Tensor:

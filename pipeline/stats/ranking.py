@@ -5,8 +5,11 @@ is often not its best), its final value beside it. Trials that ended diverged or
 every other (their generators are not ones to use); with `search.min_modes`, so do trials whose last
 evaluation covered fewer modes; then the ranking value decides, trials without one last.
 
-    from pipeline.report.ranking import rank_sweep
-    ranked = rank_sweep(MlflowClient(uri), experiment_id, parent_run_id, "fid", "min", min_modes=None)
+    from pipeline.stats.ranking import add_ranking_values, rank_with_replicates
+    ranked, configs = rank_with_replicates(add_ranking_values(trials, histories, "fid", "min"), "fid", "min")
+
+Pure pandas and scipy: the report and the driver's registration (sweep/champion.py) read the runs and
+call these.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
+from scipy import stats
 
-from pipeline.report.load import metric_history
 from pipeline.spec import metric_names as names
-from pipeline.tracking.keys import CONFIG_TAG, STATUS_TAG
-from pipeline.tracking.location import search
+from pipeline.stats.compare import Gap, compare_with_best, study_verdict
+from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG, STATUS_TAG
 
 BEST, BEST_STEP, FINAL = "best", "best_step", "final"  # columns added to the trials for ranking
+GAP_PREFIX = "gap."  # a configuration's comparison with the best one, a column per compare.Gap field
 CONFIG_COLUMN = "config_id"
 UNUSABLE = frozenset({"diverged", "errored"})  # statuses that rank after every other trial
 
@@ -76,33 +79,6 @@ def rank_trials(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | N
     return ranked.assign(rank=range(1, len(ranked) + 1))
 
 
-def rank_sweep(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str, mode: str,
-               min_modes: int | None) -> pd.DataFrame:
-    """The trials of one sweep read from MLflow (the ranking metric's history only) and ranked."""
-    trials = search(client, experiment_id, f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    if trials.empty:
-        return rank_trials(trials, metric, mode, min_modes)
-    histories = {run_id: metric_history(client, run_id, [metric]) for run_id in trials["run_id"]}
-    return rank_with_replicates(add_ranking_values(trials, histories, metric, mode), metric, mode, min_modes)[0]
-
-
-# Student's t two-sided 95% critical values by degrees of freedom (scipy.stats.t.ppf(0.975, df));
-# beyond the table, the normal quantile with its first two correction terms (Cornish-Fisher)
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042}
-Z_975 = 1.959964
-
-
-def t_critical(df: int) -> float:
-    """The two-sided 95% critical value of Student's t with `df` degrees of freedom."""
-    if df < 1:
-        raise ValueError(f"a t interval needs at least 2 values (df >= 1), got df {df}")
-    z = Z_975
-    return T_975[df] if df in T_975 else z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
 def values_to_interval(values: pd.Series) -> tuple[float, float, float, float]:
     """(mean, sample sd, low, high) of a 95% t interval for the mean; sd and bounds NaN for one value."""
     values = values.dropna().astype(float)
@@ -110,33 +86,53 @@ def values_to_interval(values: pd.Series) -> tuple[float, float, float, float]:
     if len(values) < 2:
         return mean, math.nan, math.nan, math.nan
     sd = float(values.std(ddof=1))
-    half = t_critical(len(values) - 1) * sd / math.sqrt(len(values))
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * sd / math.sqrt(len(values))
     return mean, sd, mean - half, mean + half
+
+
+def replicate_values(group: pd.DataFrame) -> dict[int, float]:
+    """{replicate: ranking value} of a configuration's usable replicates (diverged and errored left out)."""
+    usable = group[~unusable(group)].dropna(subset=[BEST])
+    replicates = usable.get(f"tags.{REPLICATE_TAG}", pd.Series(range(len(usable)), index=usable.index))
+    return {int(r): float(v) for r, v in zip(replicates, usable[BEST], strict=True)}
 
 
 def rank_configurations(ranked: pd.DataFrame, mode: str, min_modes: int | None = None) -> pd.DataFrame:
     """One row per configuration (`tags.sweep.config_id`) over its seed replicates' ranking values (the
-    `best` column of `add_ranking_values`):
-    n, mean, sd, 95% interval, best first by mean (configurations all of whose replicates diverged or
-    errored last; with `min_modes`, those whose replicates cover fewer modes on average after the rest),
-    and `tied`: whether its interval overlaps the first one's."""
-    rows = []
+    `best` column of `add_ranking_values`): n, mean, sd, 95% interval, best first by mean (configurations
+    all of whose replicates diverged or errored last; with `min_modes`, those whose replicates cover
+    fewer modes on average after the rest), and each one's gap to the first (`pipeline.stats.compare`,
+    Holm-adjusted over them all) in the columns GAP_PREFIX + a `Gap` field."""
+    rows, values = [], {}
     for config, group in ranked.groupby(f"tags.{CONFIG_TAG}", sort=False):
         usable = group[~unusable(group)]
-        values = usable[BEST].dropna()
-        mean, sd, low, high = values_to_interval(values)
+        values[config] = replicate_values(group)
+        mean, sd, low, high = values_to_interval(usable[BEST].dropna())
         modes = usable[f"metrics.{names.MODES}"].mean() if f"metrics.{names.MODES}" in usable else math.nan
-        rows.append({CONFIG_COLUMN: config, "replicates": len(group), "n": len(values), "mean": mean, "sd": sd,
-                     "low": low, "high": high, "modes": modes})
+        rows.append({CONFIG_COLUMN: config, "replicates": len(group), "n": len(values[config]), "mean": mean,
+                     "sd": sd, "low": low, "high": high, "modes": modes})
     configs = pd.DataFrame(rows, columns=[CONFIG_COLUMN, "replicates", "n", "mean", "sd", "low", "high", "modes"])
     configs = configs.sort_values("mean", ascending=mode == "min", na_position="last", kind="stable")
     if min_modes is not None:
         configs = configs.sort_values("modes", key=lambda covered: ~(covered >= min_modes), kind="stable")
-    configs = configs.reset_index(drop=True)
-    best = configs.iloc[0] if len(configs) else None
-    tied = [False] + [bool(best is not None and row.low <= best.high and best.low <= row.high)
-                      for row in configs.iloc[1:].itertuples()]
-    return configs.assign(tied=tied[: len(configs)], config_rank=range(1, len(configs) + 1))
+    configs = configs.reset_index(drop=True).assign(config_rank=lambda c: range(1, len(c) + 1))
+    if configs.empty or not values[configs.iloc[0][CONFIG_COLUMN]]:
+        return configs
+    compared = {c: v for c, v in values.items() if v}
+    gaps = {g.config: g.as_dict() for g in compare_with_best(compared, mode, configs.iloc[0][CONFIG_COLUMN])}
+    for field_name in Gap.__dataclass_fields__:
+        if field_name != "config":
+            configs[GAP_PREFIX + field_name] = [gaps.get(c, {}).get(field_name) for c in configs[CONFIG_COLUMN]]
+    return configs
+
+
+def configuration_gaps(configs: pd.DataFrame) -> list[Gap]:
+    """The gaps `rank_configurations` put in its rows, as `Gap`s (configurations without usable values left out)."""
+    if configs is None or f"{GAP_PREFIX}gap" not in configs:
+        return []
+    fields = [f for f in Gap.__dataclass_fields__ if f != "config"]
+    return [Gap(config=row[CONFIG_COLUMN], **({f: row[GAP_PREFIX + f] for f in fields} | {"n": int(row[f"{GAP_PREFIX}n"])}))
+            for _, row in configs.iloc[1:].iterrows() if pd.notna(row[f"{GAP_PREFIX}gap"])]
 
 
 def rank_with_replicates(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | None = None
@@ -155,18 +151,16 @@ def rank_with_replicates(trials: pd.DataFrame, metric: str, mode: str, min_modes
     return ranked, configs
 
 
-def verdict(configs: pd.DataFrame | None, seeds: int, metric: str) -> str:
-    """One sentence: did the sweep find a real winner?"""
+def verdict(configs: pd.DataFrame | None, seeds: int, metric: str, delta: float | None = None,
+            labels: dict[str, str] | None = None) -> str:
+    """One sentence with numbers: a winner, equivalence within `delta`, or unresolved (`stats.compare`)."""
     if configs is None or configs.empty:
         return ""
     if seeds < 2 or configs["n"].max() < 2:
         return (f"With one seed per configuration, differences in {metric} cannot be told from seed noise "
-                "(set search.seeds to 3 or more for intervals).")
-    tied = int(configs["tied"].sum())
+                "(set search.seeds to 3 or more, or race them: search.seeds {min: 2, max: 8}).")
     if len(configs) == 1:
         return "One configuration only: nothing to compare it with."
-    if tied == 0:
-        return (f"Configuration #1 is a real winner: no other configuration's 95% interval of {metric} "
-                "overlaps its own.")
-    return (f"No clear winner: {tied} other configuration(s) have 95% intervals of {metric} that overlap "
-            "the best one's, so they are tied with it.")
+    labels = labels or {}
+    best = configs.iloc[0][CONFIG_COLUMN]
+    return study_verdict(configuration_gaps(configs), metric, delta, labels.get(best, "#1"), labels).sentence

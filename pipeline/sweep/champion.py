@@ -1,0 +1,87 @@
+"""The sweep's champion: the report's #1 trial, its ranked checkpoint registered as a model version
+with the alias `champion`, and its latent maps drawn for the report.
+
+    register_best_trial(spec, sweep)    # by the driver, once Tune has finished
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from pipeline.core.gan import checkpoint_to_generator
+from pipeline.core.latent import latent_pictures
+from pipeline.spec import metric_names as names
+from pipeline.spec.config import SweepSpec
+from pipeline.stats.ranking import (
+    BEST,
+    UNUSABLE,
+    add_ranking_values,
+    rank_trials,
+    rank_with_replicates,
+    trial_status,
+)
+from pipeline.tracking.keys import LATENT_FOLDER, TRIAL_ID_TAG
+from pipeline.tracking.location import SweepRun, metric_history, search
+from pipeline.tracking.outputs import CHAMPION_ALIAS, latest_generator_model, log_generator_model
+from pipeline.tracking.sweep_runs import download_checkpoint, log_sweep_pictures, register_best
+
+
+def rank_sweep(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str, mode: str,
+               min_modes: int | None) -> pd.DataFrame:
+    """The trials of one sweep read from MLflow (the ranking metric's history only) and ranked."""
+    trials = search(client, experiment_id, f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    if trials.empty:
+        return rank_trials(trials, metric, mode, min_modes)
+    histories = {run_id: metric_history(client, run_id, [metric]) for run_id in trials["run_id"]}
+    return rank_with_replicates(add_ranking_values(trials, histories, metric, mode), metric, mode, min_modes)[0]
+
+
+def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
+    """The report's #1 trial (the one ranking: `pipeline.report.ranking`) becomes a version of the
+    registered model named after the sweep."""
+    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.primary_metric, spec.primary_mode,
+                        spec.search.min_modes)
+    usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
+    if not usable:
+        print(f"No trial reported {spec.primary_metric} without diverging or erroring: no model registered.",
+              file=sys.stderr)
+        return
+    best = usable[0]
+    covered = best.get(f"metrics.{names.MODES}")
+    if spec.search.min_modes is not None and not covered >= spec.search.min_modes:
+        print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
+              f"by {spec.primary_metric}.", file=sys.stderr)
+    name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
+    ensure_generator_model(sweep, best["run_id"], trial_id)
+    try:
+        version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
+    except LookupError as err:  # the trials' results stand: the report is still written
+        print(f"error: no model registered: {err}", file=sys.stderr)
+        return
+    print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
+          f"(run {best['run_name']}), best {spec.primary_metric} {value:.4g}")
+    draw_latent_maps(sweep, trial_id)
+
+
+def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
+    """A trial that ranks first but was stopped (ASHA) logged no generator model: log it here from its
+    checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
+    if latest_generator_model(sweep.client(), sweep.experiment_id, run_id) is not None:
+        return
+    checkpoint = download_checkpoint(sweep, trial_id)
+    if checkpoint is None:
+        return  # register_best says that there is nothing to register
+    generator, config = checkpoint_to_generator(checkpoint)
+    log_generator_model(sweep.tracking_uri, run_id, generator, config.model.latent_dim, int(checkpoint["step"]))
+
+
+def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
+    """The best generator's latent plane and interpolation, from its logged checkpoint, for the report."""
+    checkpoint = download_checkpoint(sweep, trial_id)
+    if checkpoint is None:
+        print(f"Trial {trial_id} logged no checkpoint: no latent maps.", file=sys.stderr)
+        return
+    log_sweep_pictures(sweep, latent_pictures(checkpoint), LATENT_FOLDER)

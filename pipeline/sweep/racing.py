@@ -1,0 +1,117 @@
+"""search.seeds {min, max} as Ray Tune's searcher: the race's rounds (pipeline/stats/race.py) decide
+which configuration runs which seed next, and each round's decision is written on the parent run.
+
+    python -m pipeline.sweep search_spaces/dropout.yaml      # its search.seeds is a race
+
+A trial's value in the race is the best value of the (first) metric over its run, as the report ranks
+it; a trial that diverged or errored counts as an unusable seed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+from pipeline.spec.config import SweepSpec
+from pipeline.stats.race import Race, Round
+from pipeline.sweep.trial import DIVERGED_KEY, config_id
+from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
+
+RoundLogger = Callable[[dict], None]  # gets the race's whole record after each round (race_record)
+
+
+def race_record(race: Race, points: dict[str, dict]) -> dict:
+    """The race as logged on the parent run (race.json) and read by the report and the tests."""
+    return {"min_seeds": race.min_seeds, "max_seeds": race.max_seeds, "mode": race.mode, "delta": race.delta,
+            "max_trials": race.max_trials, "points": points, "rounds": [asdict(r) for r in race.rounds],
+            "summary": race.summary()}
+
+
+class RaceSearch(Searcher):
+    """Suggests (configuration, seed) pairs of the race's current round; FINISHED once the race ends."""
+
+    def __init__(self, points: list[dict[str, Any]], race: Race, metric: str, log_round: RoundLogger):
+        super().__init__(metric=metric, mode=race.mode)
+        self.points = {config_id(point): point for point in points}
+        self.race, self.log_round = race, log_round
+        self.running: dict[str, tuple[str, int]] = {}  # trial id -> (configuration, seed)
+        self.best_value: dict[str, float] = {}  # trial id -> best metric value it reported so far
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the race's own points and metric; Tune's param space is empty for it
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.race.ended:
+            return Searcher.FINISHED
+        started = set(self.running.values())
+        waiting = [pair for pair in self.race.to_run() if pair not in started]
+        if not waiting:
+            return None  # the round's last trials are still running: ask again later
+        config, seed = waiting[0]
+        self.running[trial_id] = (config, seed)
+        return {PARAMS_KEY: copy.deepcopy(self.points[config]), REPLICATE_KEY: seed}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        value = result.get(self.metric)
+        if value is None or result.get(DIVERGED_KEY):
+            return
+        best = self.best_value.get(trial_id)
+        if best is None or (value < best if self.mode == "min" else value > best):
+            self.best_value[trial_id] = float(value)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id not in self.running:
+            return
+        if result is not None and not error:
+            self.on_trial_result(trial_id, result)
+        config, seed = self.running.pop(trial_id)
+        usable = not error and result is not None and not result.get(DIVERGED_KEY)
+        self.race.record(config, seed, self.best_value.pop(trial_id, None) if usable else None)
+        if self.race.round_complete():
+            decision: Round = self.race.close_round()
+            dropped = ", ".join(f"{self.name(c)} ({why.split(':')[0]})" for c, why in decision.dropped.items())
+            print(f"Race round {decision.number} ({decision.seeds} seeds): best {self.name(decision.best)}, "
+                  f"dropped {dropped or 'none'}, "
+                  f"{len(decision.kept)} go on" + (f"; the race ends: {decision.ended}" if decision.ended else ""),
+                  flush=True)
+            self.log_round(race_record(self.race, self.points))
+
+    def name(self, config: str) -> str:
+        return trial_name(self.points[config]) if config in self.points else config
+
+    def end(self, reason: str) -> dict:
+        """The race's record once Tune stopped (`reason` where it stopped before the race decided)."""
+        self.race.stop(reason)
+        return race_record(self.race, self.points)
+
+    # Tune's experiment snapshots (for --resume) save a searcher's state
+    def get_state(self) -> dict:
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "log_round"}
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.get_state(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "rb") as file:
+            self.set_state(pickle.load(file))
+
+
+def race_searcher(spec: SweepSpec, points: list[dict[str, Any]], max_concurrent: int,
+                  log_round: RoundLogger) -> ConcurrencyLimiter:
+    """The race over `points` (the grid's, or random search's draws), at most `max_concurrent` at once."""
+    seeds = spec.search.race
+    configs = list(dict.fromkeys(config_id(point) for point in points))
+    race = Race(configs, seeds.min, seeds.max, spec.primary_mode, spec.search.delta, spec.search.max_trials)
+    return ConcurrencyLimiter(RaceSearch(points, race, spec.primary_metric, log_round), max_concurrent=max_concurrent)
