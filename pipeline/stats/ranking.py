@@ -131,8 +131,9 @@ def configuration_gaps(configs: pd.DataFrame) -> list[Gap]:
     if configs is None or f"{GAP_PREFIX}gap" not in configs:
         return []
     fields = [f for f in Gap.__dataclass_fields__ if f != "config"]
-    return [Gap(config=row[CONFIG_COLUMN], **({f: row[GAP_PREFIX + f] for f in fields} | {"n": int(row[f"{GAP_PREFIX}n"])}))
-            for _, row in configs.iloc[1:].iterrows() if pd.notna(row[f"{GAP_PREFIX}gap"])]
+    rows = [row for _, row in configs.iloc[1:].iterrows() if pd.notna(row[f"{GAP_PREFIX}gap"])]
+    return [Gap(config=row[CONFIG_COLUMN], **({f: row[GAP_PREFIX + f] for f in fields}
+                                             | {"n": int(row[GAP_PREFIX + "n"])})) for row in rows]
 
 
 def rank_with_replicates(trials: pd.DataFrame, metric: str, mode: str, min_modes: int | None = None
