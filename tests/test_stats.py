@@ -99,7 +99,8 @@ def test_unresolved_says_how_many_seeds_would_resolve_it() -> None:
 def test_a_race_drops_the_unusable_and_the_worse_then_seeds_the_rest() -> None:
     race = Race(["good", "close", "bad", "diverges"], min_seeds=2, max_seeds=4, mode="min")
     assert race.to_run() == [(c, s) for s in (0, 1) for c in race.configs]
-    for config, values in {"good": (1.0, 1.2), "close": (1.1, 1.25), "bad": (9.0, 9.3), "diverges": (None, None)}.items():
+    first_round = {"good": (1.0, 1.2), "close": (1.1, 1.25), "bad": (9.0, 9.3), "diverges": (None, None)}
+    for config, values in first_round.items():
         for seed, value in enumerate(values):
             race.record(config, seed, value)
     decision = race.close_round()
@@ -135,7 +136,8 @@ def brute_force_expected_max(values: list[float], k: int) -> float:
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_expected_best_of_k_is_the_mean_over_every_draw(k: int) -> None:
     values = [3.0, 1.0, 4.0, 1.5]
-    assert expected_best(np.array(values), np.array([k]), "max")[0, 0] == pytest.approx(brute_force_expected_max(values, k))
+    expected = brute_force_expected_max(values, k)
+    assert expected_best(np.array(values), np.array([k]), "max")[0, 0] == pytest.approx(expected)
     negated = [-v for v in values]
     assert expected_best(np.array(values), np.array([k]), "min")[0, 0] == pytest.approx(
         -brute_force_expected_max(negated, k))

@@ -17,6 +17,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.config import SweepSpec
 from pipeline.stats.ranking import (
     BEST,
+    BEST_STEP,
     UNUSABLE,
     add_ranking_values,
     rank_trials,
@@ -57,18 +58,19 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
     name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
     ensure_generator_model(sweep, best["run_id"], trial_id)
     try:
-        version = register_best(sweep, name, best["run_id"], spec.primary_metric, value)
+        step = int(best[BEST_STEP]) if pd.notna(best.get(BEST_STEP)) else None
+        version = register_best(sweep, name, best["run_id"], spec.primary_metric, value, step)
     except LookupError as err:  # the trials' results stand: the report is still written
         print(f"error: no model registered: {err}", file=sys.stderr)
         return
     print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
-          f"(run {best['run_name']}), best {spec.primary_metric} {value:.4g}")
+          f"(run {best['run_name']}), its checkpoint at step {step}, {spec.primary_metric} {value:.4g}")
     draw_latent_maps(sweep, trial_id)
 
 
 def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
     """A trial that ranks first but was stopped (ASHA) logged no generator model: log it here from its
-    checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
+    ranked checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
     if latest_generator_model(sweep.client(), sweep.experiment_id, run_id) is not None:
         return
     checkpoint = download_checkpoint(sweep, trial_id)
@@ -79,7 +81,7 @@ def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
 
 
 def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
-    """The best generator's latent plane and interpolation, from its logged checkpoint, for the report."""
+    """The best generator's latent plane and interpolation, from its ranked checkpoint, for the report."""
     checkpoint = download_checkpoint(sweep, trial_id)
     if checkpoint is None:
         print(f"Trial {trial_id} logged no checkpoint: no latent maps.", file=sys.stderr)

@@ -49,6 +49,7 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
 }
 CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"  # a trial's last checkpoint: what --resume and PBT go on from
 RANKED_ARTIFACT = "checkpoint/best.pt"  # the checkpoint at its ranking value: its model, the registered version
+CHAMPION_STEP_TAG = "step"  # on a registered version: the step of the checkpoint it holds
 RACE_ARTIFACT = "race.json"  # on a racing sweep's parent run: every round's decision (sweep/racing.py)
 
 
@@ -221,14 +222,15 @@ def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "sto
     client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
 
 
-def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float) -> str:
-    """The best trial's generator model (the last its run logged) as a new version of registered model
-    `name`, given the alias `champion`; returns the version."""
+def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float, step: int | None) -> str:
+    """The best trial's generator model (the last its run logged: its ranked checkpoint's) as a new
+    version of registered model `name`, given the alias `champion` and tagged with the ranked `step` and
+    `value`; returns the version."""
     client = sweep.client()
     model = latest_generator_model(client, sweep.experiment_id, run_id)
     if model is None:
         raise LookupError(f"run {run_id} logged no generator model (MLflow did not take it?): nothing to register; "
-                          f"its checkpoint, if logged, is artifact {CHECKPOINT_ARTIFACT}")
+                          f"its ranked checkpoint, if logged, is artifact {RANKED_ARTIFACT}")
     try:
         client.create_registered_model(name, description=f"Best generator of each {name} sweep, by {metric}")
     except MlflowException as err:
@@ -236,13 +238,16 @@ def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: f
             raise
     # the artifact location, not models:/<id>: MLflow would resolve that against the default tracking URI
     version = client.create_model_version(name, source=model.artifact_location, run_id=run_id, model_id=model.model_id,
-                                          tags={"sweep.run_id": sweep.run_id, metric: str(value)})
+                                          tags={"sweep.run_id": sweep.run_id, metric: str(value),
+                                                CHAMPION_STEP_TAG: str(step)},
+                                          description=f"{metric} {value:.6g} at step {step}: the checkpoint the "
+                                                      "sweep ranked (the trial's best evaluation)")
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
     return version.version
 
 
-def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
-    """A trial's logged checkpoint (checkpoint/gan.pt), or None if it logged none."""
+def download_checkpoint(sweep: SweepRun, trial_id: str, artifact: str = RANKED_ARTIFACT) -> dict | None:
+    """A trial's logged checkpoint (by default its ranked one, checkpoint/best.pt), or None if it logged none."""
     import torch
 
     run_id = find_trial_run(sweep, trial_id)
@@ -251,7 +256,7 @@ def download_checkpoint(sweep: SweepRun, trial_id: str) -> dict | None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar for one small file is noise
     with tempfile.TemporaryDirectory() as folder:
         try:
-            path = sweep.client().download_artifacts(run_id, CHECKPOINT_ARTIFACT, folder)
+            path = sweep.client().download_artifacts(run_id, artifact, folder)
         except (MlflowException, OSError):
             return None
         return torch.load(path, map_location="cpu", weights_only=False)
