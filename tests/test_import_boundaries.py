@@ -23,6 +23,7 @@ def modules_of(package: str) -> list[str]:
 
 CORE = modules_of("core") + modules_of("spec") + ["pipeline.train", "pipeline.evaluate", "pipeline.latent"]
 OFFLINE = modules_of("tracking") + modules_of("report") + ["pipeline.sync"]
+STATS = modules_of("stats")
 
 
 def first_importers(modules: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
@@ -48,6 +49,12 @@ def test_every_package_is_found():
 
 def test_the_core_imports_neither_ray_nor_mlflow_nor_the_layers_above():
     assert first_importers(CORE, ("ray", "mlflow", "pipeline.tracking", "pipeline.sweep", "pipeline.report")) == {}
+
+
+def test_the_statistics_import_no_framework_and_no_pipeline_layer_but_the_spec():
+    """The driver's registration and the report share them: neither Ray nor MLflow nor torch comes with them."""
+    assert STATS and first_importers(STATS, ("ray", "mlflow", "torch", "pipeline.sweep", "pipeline.report",
+                                             "pipeline.core")) == {}
 
 
 def test_offline_tools_run_without_ray():

@@ -155,7 +155,7 @@ def test_the_report_shows_the_race(race):
     ("search.seeds={min: 2, max: 3, rounds: 2}", "search.seeds.rounds"),
     ("search.delta=0", "search.delta"),
     ("search.max_trials=3", "search.max_trials"),
-    ("search.algorithm=optuna", "search.seeds"),
+    ("search.num_samples=2", "search.num_samples"),
 ])
 def test_a_race_that_cannot_work_exits_2_before_ray_naming_the_file_and_key(override, key):
     result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
@@ -163,3 +163,39 @@ def test_a_race_that_cannot_work_exits_2_before_ray_naming_the_file_and_key(over
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"ring8.yaml: {key}: " in result.stderr
+
+
+def test_optuna_races_each_configuration_it_proposes_against_the_incumbent():
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from pipeline.spec.loading import load_spec
+    from pipeline.stats.intensify import Intensification
+    from pipeline.sweep.racing import IntensifySearch
+    from pipeline.sweep.space import param_space
+
+    spec = load_spec(SEARCH_SPACES / "ring8.yaml", ["search.algorithm=optuna", "search.seeds={min: 2, max: 3}",
+                                                  "search.num_samples=3", "search.min_modes=null",
+                                                  "parameters={optim.d.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"])
+    storage, records = optuna.storages.InMemoryStorage(), []
+    race = Intensification(2, 3, spec.primary_mode)
+    searcher = IntensifySearch(OptunaSearch(study_name="s", storage=storage), race, 3, spec.primary_metric,
+                               records.append)
+    searcher.set_search_properties(spec.primary_metric, spec.primary_mode, param_space(spec))
+    metric = spec.primary_metric  # hq_fraction: larger is better
+    first = [searcher.suggest(f"t{i}") for i in range(2)]
+    assert [c["replicate"] for c in first] == [0, 1] and first[0]["params"] == first[1]["params"]
+    searcher.on_trial_complete("t0", {metric: 0.50})
+    searcher.on_trial_complete("t1", {metric: 0.52})  # the first configuration becomes the incumbent
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # not told while it is the incumbent
+    challenger = [searcher.suggest(f"t{i}") for i in (2, 3)]
+    assert [c["replicate"] for c in challenger] == [0, 1] and challenger[0]["params"] != first[0]["params"]
+    searcher.on_trial_complete("t2", {metric: 0.10})
+    searcher.on_trial_complete("t3", {metric: 0.12})  # worse on both shared seeds: rejected, Optuna told
+    assert study.trials[1].value == pytest.approx(0.11)
+    assert records[-1]["rounds"][-1]["dropped"]
+    assert searcher.suggest("t4")["replicate"] == 0  # the third and last configuration
+    record = searcher.end("every trial ran")
+    assert study.trials[0].value == pytest.approx(0.51)  # the incumbent is told at the end
+    assert record["summary"]["trials_run"] == 4

@@ -22,6 +22,7 @@ from pipeline.stats.compare import (
     seeds_for_power,
     study_verdict,
 )
+from pipeline.stats.intensify import INCUMBENT_WORSE, Intensification
 from pipeline.stats.race import UNUSABLE_RULE, Race
 
 
@@ -148,3 +149,41 @@ def test_the_expected_best_curve_improves_with_k_inside_its_band() -> None:
     assert list(curve.k) == [1, 2, 3, 4]
     assert all(np.diff(curve.expected) <= 0)
     assert all(curve.low <= curve.expected + 1e-9) and all(curve.expected <= curve.high + 1e-9)
+
+
+def test_intensification_rejects_a_worse_challenger_and_crowns_a_better_one() -> None:
+    race = Intensification(min_seeds=2, max_seeds=4, mode="min")
+    race.add("first")
+    race.record("first", 0, 10.0)
+    race.record("first", 1, 10.5)
+    assert race.settle("first").kept == ["first"] and race.incumbent == "first"
+    race.add("worse")
+    race.record("worse", 0, 20.0)
+    race.record("worse", 1, 20.4)
+    decision = race.settle("worse")
+    assert decision.dropped["worse"].startswith(INCUMBENT_WORSE)
+    assert decision.tests[0]["p_worse"] == pytest.approx(stats.ttest_rel([20.0, 20.4], [10.0, 10.5],
+                                                                          alternative="greater").pvalue)
+    race.add("better")
+    race.record("better", 0, 9.0)
+    race.record("better", 1, 9.8)
+    decision = race.settle("better")  # matched both of the incumbent's seeds, not worse, lower mean
+    assert race.incumbent == "better" and "first" in decision.dropped
+    assert race.next_seeds("better") == [2]  # the new incumbent accumulates evidence
+    race.add("unusable")
+    race.record("unusable", 0, None)
+    race.record("unusable", 1, math.nan)
+    assert race.settle("unusable").dropped == {"unusable": UNUSABLE_RULE}
+    assert race.summary(4)["trials_run"] == 8 and race.summary(4)["trials_without_racing"] == 16
+
+
+def test_a_challenger_that_is_not_worse_runs_the_incumbents_next_seed() -> None:
+    race = Intensification(min_seeds=2, max_seeds=4, mode="max")
+    race.add("inc")
+    for seed, value in enumerate((0.5, 0.6, 0.55)):
+        race.record("inc", seed, value)
+    race.incumbent = "inc"
+    race.add("challenger")
+    race.record("challenger", 0, 0.52)
+    race.record("challenger", 1, 0.58)
+    assert race.settle("challenger") is None and race.next_seeds("challenger") == [2]

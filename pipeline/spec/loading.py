@@ -122,9 +122,6 @@ def check_race(spec: SweepSpec, source: str) -> None:
         raise ConfigError(source, "scheduler.name", f"{spec.scheduler.name} stops or copies trials early, and a race "
                           "compares each configuration's seeds at the same full budget (racing is itself the early "
                           "stopping, by configuration): use fifo with search.seeds {min, max}")
-    if search.algorithm == "optuna":
-        raise ConfigError(source, "search.seeds", "a race runs a fixed set of configurations: use search.algorithm "
-                          "grid or random (optuna takes a fixed search.seeds)")
     if search.algorithm == "grid" and search.num_samples > 1:
         raise ConfigError(source, "search.num_samples", "repeats the grid, and a race gives each configuration its "
                           "seeds itself: leave num_samples at 1")
@@ -134,8 +131,9 @@ def check_race(spec: SweepSpec, source: str) -> None:
 
 
 def race_first_round(spec: SweepSpec) -> int:
-    configurations = (len(expand_grid(spec.parameters)) if spec.search.algorithm == "grid"
-                      else spec.search.num_samples)
+    """Trials before a race's first decision: every configuration at min seeds (optuna's first one alone)."""
+    configurations = {"grid": len(expand_grid(spec.parameters)), "random": spec.search.num_samples, "optuna": 1}[
+        spec.search.algorithm]
     return configurations * spec.search.race.min
 
 

@@ -30,7 +30,7 @@ from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
-from pipeline.sweep.racing import RaceSearch, race_searcher
+from pipeline.sweep.racing import IntensifySearch, RaceSearch, race_searcher
 from pipeline.sweep.space import (
     NO_HISTORY,
     combined,
@@ -108,7 +108,8 @@ def trainable_for(setup: TrialSetup):
 def tune_searcher(spec: SweepSpec, sweep: SweepRun, max_concurrent: int, history: History) -> Searcher:
     """The spec's searcher; a race logs each round's decision on the parent run as it is taken."""
     if spec.search.race is not None:
-        return race_searcher(spec, listed_points(spec, history), max_concurrent, lambda record: log_race(sweep, record))
+        points = [] if spec.search.algorithm == "optuna" else listed_points(spec, history)
+        return race_searcher(spec, points, max_concurrent, lambda record: log_race(sweep, record), history)
     return search_algorithm(spec, max_concurrent, history)
 
 
@@ -236,7 +237,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         started = time.monotonic()
         results = tuner.fit()
         sweep_end = sweep_end_reason(spec, results, time.monotonic() - started)
-        if isinstance(searcher, ConcurrencyLimiter) and isinstance(searcher.searcher, RaceSearch):
+        if isinstance(searcher, ConcurrencyLimiter) and isinstance(searcher.searcher, RaceSearch | IntensifySearch):
             log_race(sweep, searcher.searcher.end(sweep_end or "every trial ran"))  # its last word, however it ended
         record_end_reason(sweep, sweep_end or "every trial ran")
         print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)

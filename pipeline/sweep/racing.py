@@ -17,7 +17,10 @@ from typing import Any
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from pipeline.spec.config import SweepSpec
+from pipeline.stats.intensify import Intensification
 from pipeline.stats.race import Race, Round
+from pipeline.sweep.history import History
+from pipeline.sweep.space import optuna_searcher
 from pipeline.sweep.trial import DIVERGED_KEY, config_id
 from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
 
@@ -108,10 +111,125 @@ class RaceSearch(Searcher):
             self.set_state(pickle.load(file))
 
 
-def race_searcher(spec: SweepSpec, points: list[dict[str, Any]], max_concurrent: int,
-                  log_round: RoundLogger) -> ConcurrencyLimiter:
-    """The race over `points` (the grid's, or random search's draws), at most `max_concurrent` at once."""
+class IntensifySearch(Searcher):
+    """search.seeds {min, max} with optuna: each configuration Optuna proposes races the incumbent on its
+    seeds (`pipeline.stats.intensify`); Optuna is told a configuration's mean once it is decided."""
+
+    def __init__(self, inner: Searcher, race: Intensification, configurations: int, metric: str,
+                 log_round: RoundLogger):
+        super().__init__(metric=metric, mode=race.mode)
+        self.inner, self.race, self.configurations, self.log_round = inner, race, configurations, log_round
+        self.points: dict[str, dict] = {}
+        self.inner_id: dict[str, str] = {}  # configuration -> the trial id Optuna knows it by
+        self.queue: list[tuple[str, int]] = []
+        self.running: dict[str, tuple[str, int]] = {}
+        self.best_value: dict[str, float] = {}
+        self.told: set[str] = set()
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if not self.queue and len(self.points) < self.configurations and self.race.can_start(
+                self.race.min_seeds + len(self.running)):
+            drawn = self.inner.suggest(f"configuration-{len(self.points)}")
+            if not isinstance(drawn, dict):
+                return drawn
+            point = drawn[PARAMS_KEY]
+            config = f"{config_id(point)}-{len(self.points)}" if config_id(point) in self.points else config_id(point)
+            self.points[config], self.inner_id[config] = point, f"configuration-{len(self.points)}"
+            self.race.add(config)
+            self.queue += [(config, seed) for seed in self.race.next_seeds(config)]
+        if self.queue:
+            config, seed = self.queue.pop(0)
+            self.running[trial_id] = (config, seed)
+            return {PARAMS_KEY: copy.deepcopy(self.points[config]), REPLICATE_KEY: seed}
+        if not self.running:  # nothing queued, nothing running, nothing more to draw: the race is over
+            return Searcher.FINISHED
+        return None
+
+    on_trial_result = RaceSearch.on_trial_result
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id not in self.running:
+            return
+        if result is not None and not error:
+            self.on_trial_result(trial_id, result)
+        config, seed = self.running.pop(trial_id)
+        usable = not error and result is not None and not result.get(DIVERGED_KEY)
+        self.race.record(config, seed, self.best_value.pop(trial_id, None) if usable else None)
+        incumbent = self.race.incumbent
+        decision = self.race.settle(config)
+        if config == incumbent or decision is None:
+            self.queue_more(config)
+            return
+        for loser in decision.dropped:
+            self.tell(loser)
+        for kept in (self.race.incumbent, config):
+            self.queue_more(kept)
+        print(f"Intensification {decision.number}: incumbent {self.name(self.race.incumbent)}"
+              + "".join(f"; {self.name(c)} {why.split(':')[0]}" for c, why in decision.dropped.items()), flush=True)
+        self.log_round(self.record())
+
+    def queue_more(self, config: str | None) -> None:
+        """The seeds `config` was asked to run and has not started, if the trial budget has room."""
+        if config is None or config in self.race.decided:
+            return
+        started = {pair for pair in self.running.values()} | set(self.queue)
+        for seed in self.race.next_seeds(config):
+            if (config, seed) not in started and self.race.can_start(1 + len(self.running) + len(self.queue)):
+                self.queue.append((config, seed))
+
+    def tell(self, config: str) -> None:
+        """Optuna learns a decided configuration's mean over its seeds (an error if none was usable)."""
+        if config in self.told:
+            return
+        self.told.add(config)
+        usable = self.race.usable(config)
+        mean = sum(usable.values()) / len(usable) if usable else None
+        self.inner.on_trial_complete(self.inner_id[config], None if mean is None else {self.metric: mean},
+                                     error=mean is None)
+
+    name = RaceSearch.name
+
+    def record(self) -> dict:
+        return {"min_seeds": self.race.min_seeds, "max_seeds": self.race.max_seeds, "mode": self.race.mode,
+                "delta": None, "max_trials": self.race.max_trials, "points": self.points, "intensification": True,
+                "rounds": self.race.rounds_as_dicts(), "summary": self.race.summary(self.configurations)}
+
+    def end(self, reason: str) -> dict:
+        """The record once Tune stopped; Optuna is told of every configuration not yet decided."""
+        for config in self.points:
+            self.tell(config)
+        self.race.stopped = self.race.stopped or reason
+        return self.record()
+
+    # Tune's experiment snapshots (for --resume): this searcher's state, and its Optuna study's beside it
+    def get_state(self) -> dict:
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key not in ("log_round", "inner")}
+
+    set_state = RaceSearch.set_state
+
+    def save(self, checkpoint_path: str) -> None:
+        RaceSearch.save(self, checkpoint_path)
+        self.inner.save(f"{checkpoint_path}.optuna")
+
+    def restore(self, checkpoint_path: str) -> None:
+        RaceSearch.restore(self, checkpoint_path)
+        self.inner.restore(f"{checkpoint_path}.optuna")
+
+
+def race_searcher(spec: SweepSpec, points: list[dict[str, Any]], max_concurrent: int, log_round: RoundLogger,
+                  history: History) -> ConcurrencyLimiter:
+    """The race over `points` (the grid's, or random search's draws), or for optuna the intensification
+    of the configurations it proposes (`history`: the trials its study starts with); at most
+    `max_concurrent` trials at once."""
     seeds = spec.search.race
+    if spec.search.algorithm == "optuna":
+        race = Intensification(seeds.min, seeds.max, spec.primary_mode, spec.search.max_trials)
+        searcher = IntensifySearch(optuna_searcher(spec, history), race, spec.search.num_samples, spec.primary_metric,
+                                   log_round)
+        return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     configs = list(dict.fromkeys(config_id(point) for point in points))
     race = Race(configs, seeds.min, seeds.max, spec.primary_mode, spec.search.delta, spec.search.max_trials)
     return ConcurrencyLimiter(RaceSearch(points, race, spec.primary_metric, log_round), max_concurrent=max_concurrent)

@@ -8,6 +8,7 @@ them into the spec's fixed trial config (`config.with_values`). One Tune iterati
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -50,13 +51,15 @@ def to_tune_domain(param: ParameterSpec) -> Any:
 def param_space(spec: SweepSpec, history: History = NO_HISTORY) -> dict[str, Any]:
     # PBT perturbs only keys present in a trial's config: a mutated key that is not swept starts
     # from the trial's fixed value.
-    if spec.search.race is not None:
+    if spec.search.race is not None and spec.search.algorithm != "optuna":
         return {}  # the race's searcher hands each trial its point and seed (sweep/racing.py)
     fixed = flatten(spec.trial.model_dump())
     unswept = {key: fixed[key] for key in spec.scheduler.mutations if key not in spec.parameters}
     seeds = spec.search.seeds
     # grid and random: the seeds as a grid; optuna draws one point at a time, and `Replicates` repeats it
-    replicates = tune.grid_search(list(range(seeds))) if seeds > 1 and spec.search.algorithm != "optuna" else 0
+    # (a race's searcher gives each trial its seed)
+    replicates = tune.grid_search(list(range(seeds))) if spec.search.race is None and seeds > 1 \
+        and spec.search.algorithm != "optuna" else 0
     if not explicit_points(spec, history):
         space = {key: to_tune_domain(param) for key, param in spec.parameters.items()}
         return {PARAMS_KEY: space | unswept, REPLICATE_KEY: replicates}
@@ -219,6 +222,18 @@ def optuna_sampler(spec: SweepSpec) -> Any:
     return TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
+def optuna_searcher(spec: SweepSpec, history: History = NO_HISTORY) -> StudySearch:
+    """Tune's Optuna searcher for the spec's sampler and objectives; its study starts with `history`'s trials."""
+    sampler, earlier = optuna_sampler(spec), optuna_trials(history, spec)
+    metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
+    # several metrics: the sampler's multi-objective form, told every one when a trial ends
+    space = DefineByRun(spec.parameters) if is_conditional(spec.parameters) else None
+    if len(metrics) > 1:
+        return ParetoSearch(sampler, metrics, modes, space, earlier)
+    return StudySearch(earlier=earlier, space=space, sampler=sampler, metric=metrics[0] if space else None,
+                       mode=modes[0] if space else None)
+
+
 def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None,
                      history: History = NO_HISTORY) -> Searcher | BasicVariantGenerator:
     """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent);
@@ -226,15 +241,9 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None,
     if max_concurrent is None:
         max_concurrent = spec.search.max_concurrent
     if spec.search.algorithm == "optuna":
-        sampler, earlier = optuna_sampler(spec), optuna_trials(history, spec)
-        metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
-        # several metrics: the sampler's multi-objective form, told every one when a trial ends
-        space = DefineByRun(spec.parameters) if is_conditional(spec.parameters) else None
-        searcher = ParetoSearch(sampler, metrics, modes, space, earlier) if len(metrics) > 1 else StudySearch(
-            earlier=earlier, space=space, sampler=sampler, metric=metrics[0] if space else None,
-            mode=modes[0] if space else None)
-        if spec.search.seeds > 1:
-            searcher = Replicates(searcher, spec.search.seeds, tuple(metrics), spec.primary_mode)
+        searcher = optuna_searcher(spec, history)
+        if spec.search.max_seeds > 1:
+            searcher = Replicates(searcher, spec.search.seeds, tuple(m for m, _ in spec.objectives), spec.primary_mode)
         limiter = PausingLimiter if spec.scheduler.name == "hyperband" else ConcurrencyLimiter
         return limiter(searcher, max_concurrent=max_concurrent)
     # Grid and random search both expand the space with Tune's variant generator; the seed makes
@@ -249,7 +258,9 @@ def tune_num_samples(spec: SweepSpec, history: History = NO_HISTORY) -> int:
     `Replicates` asks one trial of Tune for each seed of each configuration. Random points worked out
     here (`listed_points`) are drawn up front, and run once each."""
     if spec.search.race is not None:  # an upper bound: the race's searcher says when it is done
-        return len(listed_points(spec, history)) * spec.search.race.max
+        configurations = (spec.search.num_samples if spec.search.algorithm == "optuna"
+                          else len(listed_points(spec, history)))
+        return min(configurations * spec.search.race.max, spec.search.max_trials or math.inf)
     if spec.search.algorithm == "random" and explicit_points(spec, history):
         return 1
     return spec.search.num_samples * (spec.search.seeds if spec.search.algorithm == "optuna" else 1)
@@ -359,15 +370,17 @@ def describe_space(spec: SweepSpec) -> list[str]:
     if spec.search.algorithm == "grid" or drawn_up_front:
         points = grid_points(spec) if spec.search.algorithm == "grid" else listed_points(spec)
         how = "grid search" if spec.search.algorithm == "grid" else f"random search, seed {spec.search.seed}"
-        count = (f"{len(points) * race.min} to {len(points) * race.max}" if race is not None
+        most = min(len(points) * race.max, spec.search.max_trials or math.inf) if race is not None else 0
+        count = (f"{len(points) * race.min} to {most}" if race is not None
                  else f"{len(points) * spec.search.seeds}")
         lines = [f"{count} trials ({how}):"]
         lines += [f"  {i + 1:3d}. {trial_name(point) or '(the fixed trial)'}" for i, point in enumerate(points)]
     else:
         how = ("random search" if spec.search.algorithm == "random"
                else f"Optuna {SAMPLER_NAMES[spec.search.sampler]} after {spec.search.startup_trials} random draws")
-        lines = [f"{spec.search.num_samples * spec.search.seeds} trials drawn by {how} (seed {spec.search.seed}) "
-                 "from:"]
+        count = (f"{spec.search.num_samples} configurations, each raced over seeds," if race is not None
+                 else f"{spec.search.num_samples * spec.search.seeds} trials")
+        lines = [f"{count} drawn by {how} (seed {spec.search.seed}) from:"]
         lines += [f"  {key}: {param.kind} {list(param.values)}{condition_text(param)}"
                   for key, param in spec.parameters.items()]
     for key, param in spec.scheduler.mutations.items():
@@ -380,7 +393,9 @@ def describe_space(spec: SweepSpec) -> list[str]:
                      "(search.target)")
     if race is not None:
         seed = spec.trial.train.seed
-        lines.append(f"  a race: each configuration starts with {race.min} seeds (train.seed {seed}.."
+        how = ("a challenger races the incumbent on its seeds (intensification)" if spec.search.algorithm == "optuna"
+               else "a race")
+        lines.append(f"  {how}: each configuration starts with {race.min} seeds (train.seed {seed}.."
                      f"{seed + race.min - 1}); after each round those shown worse than the best stop, the rest get "
                      f"one more seed, up to {race.max}"
                      + (f", at most {spec.search.max_trials} trials in all" if spec.search.max_trials else ""))
