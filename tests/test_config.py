@@ -112,7 +112,8 @@ def test_dry_run_lists_the_grid_without_ray():
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "6 trials (grid search)" in result.stdout and "with 3 seeds (train.seed 0..2)" in result.stdout
+    assert "4 to 8 trials (grid search)" in result.stdout
+    assert "a race: each configuration starts with 2 seeds (train.seed 0..1)" in result.stdout
     assert "model.dropout=0.5" in result.stdout
     assert "Started a local Ray" not in result.stdout + result.stderr
 

@@ -18,7 +18,7 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.endings import stopped_by
 from pipeline.sweep.trial import RayReporter
-from pipeline.tracking.sweep_runs import open_sweep
+from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, open_sweep
 from pipeline.tracking.trial_run import TrialRun
 
 from .conftest import SEARCH_SPACES, tiny_spec
@@ -44,7 +44,7 @@ def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(t
     [version] = client.search_model_versions(f"name='{spec.name}'")
     assert version.run_id == best_early
     assert client.get_model_version_by_alias(spec.name, "champion").run_id == best_early
-    assert "trial t1 (run trial-t1), best fid 1" in capsys.readouterr().out
+    assert "trial t1 (run trial-t1), its checkpoint at step" in capsys.readouterr().out
 
     html = render_html(load_sweep(spec.name, sweep.tracking_uri))
     leaderboard = re.findall(r'<td>(\d+)</td>\s*<td class="text"><a href="#trial-(\w+)">', html)
@@ -52,7 +52,8 @@ def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(t
 
 
 def test_an_early_stop_is_blamed_on_what_stopped_it():
-    spec = load_spec(SEARCH_SPACES / "full.yaml")  # ASHA and the collapse rule (stop_collapsed_after) both set
+    # ASHA and the collapse rule (stop_collapsed_after) both set
+    spec = load_spec(SEARCH_SPACES / "full.yaml", ["search.seeds=1", "search.max_trials=null", "scheduler.name=asha"])
     patience = spec.search.stop_collapsed_after
     collapsed = pd.DataFrame({names.MODES: [5.0] + [1.0] * patience})
     pruned = pd.DataFrame({names.MODES: [5.0] + [1.0] * (patience - 1) + [4.0]})
@@ -79,7 +80,9 @@ def test_a_stopped_first_trial_gets_its_generator_model_from_the_driver(tmp_path
     state = build_state(spec.trial, dataset, torch.device("cpu"))
     run = TrialRun(sweep, "s1", "trial-s1", {"model.dropout": 0.0})
     run.log_evaluation(100, {names.HQ_FRACTION: 0.9, names.MODES: 8.0}, {})
-    run.log_checkpoint(state_to_checkpoint(state, spec.trial, dataset.sample_shape))
+    checkpoint = state_to_checkpoint(state, spec.trial, dataset.sample_shape)
+    run.log_checkpoint(checkpoint, CHECKPOINT_ARTIFACT)  # as end_run logs a stopped trial's two checkpoints
+    run.log_checkpoint(checkpoint | {"ranked": {"step": 100, "value": 0.9}}, RANKED_ARTIFACT)
     run.finish("stopped", "stopped by the asha scheduler")
     register_best_trial(spec, sweep)
     client = MlflowClient(sweep.tracking_uri)

@@ -199,3 +199,18 @@ def test_optuna_races_each_configuration_it_proposes_against_the_incumbent():
     record = searcher.end("every trial ran")
     assert study.trials[0].value == pytest.approx(0.51)  # the incumbent is told at the end
     assert record["summary"]["trials_run"] == 4
+
+
+@pytest.mark.e2e
+def test_the_readmes_champion_example_runs_on_the_races_model(race, monkeypatch):
+    """README's Python lines for the registered model, pointed at this sweep's store and model."""
+    workdir, *_ = race
+    readme = (SEARCH_SPACES.parent / "README.md").read_text()
+    load = re.search(r"`(mlflow\.set_tracking_uri\(\"sqlite:///mlflow\.db\"\); G = mlflow\.pytorch\.load_model"
+                     r"\(\"models:/dropout@champion\"\))`", readme)[1]
+    sample = re.search(r"then `(G\(torch\.randn\(16, 32\)\))` gives 16 digits", readme)[1]
+    monkeypatch.chdir(workdir)  # the README's store is ./mlflow.db; this sweep's is ./ml.db
+    namespace = {"mlflow": mlflow, "torch": torch}
+    exec(load.replace("mlflow.db", "ml.db").replace("dropout@", "ring8@"), namespace)
+    samples = eval(sample.replace("32", str(LATENT)), namespace)  # ring8's latent_dim for dropout.yaml's 32
+    assert samples.shape == (16, 2) and torch.isfinite(samples).all()

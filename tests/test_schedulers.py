@@ -35,7 +35,7 @@ def test_search_and_scheduler_errors(spec, override, key, fragment):
 
 
 def test_tune_objects_follow_the_spec():
-    full = load_spec(SEARCH_SPACES / "full.yaml")
+    full = load_spec(SEARCH_SPACES / "full.yaml", ["search.seeds=1", "search.max_trials=null", "scheduler.name=asha"])
     assert type(search_algorithm(full)).__name__ == "ConcurrencyLimiter"
     assert type(scheduler(full)).__name__ == "AsyncHyperBandScheduler"
     assert type(scheduler(load_spec(SEARCH_SPACES / "pbt.yaml"))).__name__ == "PopulationBasedTraining"
@@ -46,7 +46,8 @@ def test_tpe_models_the_results_after_its_startup_trials():
     model of them, with Optuna's default of 10 it is still the third random draw."""
 
     def third_point(startup_trials: int) -> dict:
-        spec = load_spec(SEARCH_SPACES / "full.yaml", ["search.seed=0", f"search.startup_trials={startup_trials}"])
+        spec = load_spec(SEARCH_SPACES / "full.yaml", ["search.seed=0", f"search.startup_trials={startup_trials}",
+                                                      "search.seeds=1", "search.max_trials=null"])
         searcher = search_algorithm(spec)
         searcher.set_search_properties(spec.primary_metric, spec.primary_mode, param_space(spec))
         for number, value in enumerate((0.2, 0.7)):
@@ -76,6 +77,7 @@ def test_mark_stopped_closes_only_unfinished_runs(tmp_path):
     mark_stopped(sweep, "t1", "stopped by asha after 1 of 3 evaluations")
     mark_stopped(sweep, "t2", "should not apply")
     client = MlflowClient(sweep.tracking_uri)
+    assert client.get_experiment(sweep.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     assert client.get_run(stopped.run_id).data.tags[STATUS_TAG] == "stopped"
     assert client.get_run(stopped.run_id).info.status == "KILLED"
     assert client.get_run(finished.run_id).data.tags[STATUS_TAG] == "finished"

@@ -69,9 +69,9 @@ def validate_spec(raw: dict, source: str) -> SweepSpec:
         if spec.search.algorithm == "optuna" and param.kind == "grid":
             raise ConfigError(source, f"parameters.{key}", "optuna samples its values: use choice instead of grid")
     check_workers(spec, source)
+    check_conditions(spec, source)  # before the race's first round is counted over the points
     check_seeds(spec, source)
     check_search(spec, source)
-    check_conditions(spec, source)
     return spec
 
 
@@ -113,10 +113,9 @@ def check_race(spec: SweepSpec, source: str) -> None:
     """A race decides between configurations on their seeds' final values: nothing else may stop a seed."""
     search = spec.search
     if search.race is None:
-        for key in ("delta", "max_trials"):
-            if getattr(search, key) is not None and not (key == "delta" and search.max_seeds > 1):
-                raise ConfigError(source, f"search.{key}", "is for a race (search.seeds: {min: 2, max: 8})"
-                                  + (" or a study with seeds above 1" if key == "delta" else ""))
+        if search.max_trials is not None:
+            raise ConfigError(source, "search.max_trials", "caps a race's trials: it needs search.seeds "
+                              "{min: 2, max: 8} (leave it out, or null, with a fixed number of seeds)")
         return
     if spec.scheduler.name != "fifo":
         raise ConfigError(source, "scheduler.name", f"{spec.scheduler.name} stops or copies trials early, and a race "

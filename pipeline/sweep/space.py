@@ -240,6 +240,8 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None,
     Optuna's study starts with `history`'s trials."""
     if max_concurrent is None:
         max_concurrent = spec.search.max_concurrent
+    if spec.search.race is not None:
+        raise ValueError("a race's searcher is pipeline.sweep.racing.race_searcher")
     if spec.search.algorithm == "optuna":
         searcher = optuna_searcher(spec, history)
         if spec.search.max_seeds > 1:

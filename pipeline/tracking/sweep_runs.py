@@ -50,6 +50,8 @@ RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
 CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"  # a trial's last checkpoint: what --resume and PBT go on from
 RANKED_ARTIFACT = "checkpoint/best.pt"  # the checkpoint at its ranking value: its model, the registered version
 CHAMPION_STEP_TAG = "step"  # on a registered version: the step of the checkpoint it holds
+# the experiment kind that MLflow 3's UI opens in its model-training (runs) view
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 RACE_ARTIFACT = "race.json"  # on a racing sweep's parent run: every round's decision (sweep/racing.py)
 
 
@@ -76,6 +78,8 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_na
         if experiment
         else client.create_experiment(experiment_name, artifact_location=artifact_root_for(tracking_uri))
     )
+    # MLflow 3's UI opens an experiment without this tag in its GenAI view (traces), not its runs
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     run = client.create_run(
         experiment_id,
         run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
