@@ -187,3 +187,14 @@ def test_a_challenger_that_is_not_worse_runs_the_incumbents_next_seed() -> None:
     race.record("challenger", 0, 0.52)
     race.record("challenger", 1, 0.58)
     assert race.settle("challenger") is None and race.next_seeds("challenger") == [2]
+
+
+def test_a_race_ends_when_its_contenders_are_equivalent_within_delta() -> None:
+    race = Race(["a", "b"], min_seeds=3, max_seeds=8, mode="min", delta=1.0)
+    for seed, (a, b) in enumerate([(10.0, 10.3), (10.4, 10.2), (9.8, 9.9)]):
+        race.record("a", seed, a)
+        race.record("b", seed, b)
+    decision = race.close_round()
+    assert decision.kept == ["a", "b"]
+    assert decision.ended == "the contenders are equivalent within search.delta (1)"
+    assert race.to_run() == []
