@@ -101,6 +101,7 @@ def test_noise_is_far_from_digits(mnist5k, classifier):
     assert noise[names.DENSITY] < 0.5 * real[names.DENSITY]
 
 
+@pytest.mark.slow
 def test_stacked_mnist_counts_up_to_1000_modes(classifier):
     stacked = load_dataset(dataset_config("stacked_mnist", points=6000))
     evaluator = Evaluator(stacked, samples=3000, classifier=classifier)

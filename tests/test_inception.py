@@ -52,6 +52,7 @@ def test_image_folder_needs_the_weights_option(tmp_path):
     assert info.value.key == "trial" and "eval.inception_weights" in info.value.message
 
 
+@pytest.mark.slow
 def test_image_folder_trial_is_scored_on_inception_features(tmp_path, weights_file):
     folder = write_image_folder(tmp_path / "faces", count=24)  # 12 held back, 12 as the reference
     spec = load_spec(SEARCH_SPACES / "dropout.yaml", [

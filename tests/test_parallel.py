@@ -102,6 +102,7 @@ def curve(metrics: list[dict[str, float]], key: str) -> np.ndarray:
     return np.array([m[key] for m in metrics])
 
 
+@pytest.mark.slow
 def test_two_workers_follow_one_worker_with_the_same_global_batch(tmp_path):
     spawn(ring8_worker, tmp_path)
     main, other = (torch.load(tmp_path / f"ring8_{rank}.pt") for rank in range(WORLD))

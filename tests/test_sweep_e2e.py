@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -83,6 +84,12 @@ def test_report_command_rewrites_the_same_report(finished_sweep, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert out.read_text().count("<tr>") == (workdir / "reports" / "ring8.html").read_text().count("<tr>")
+    client = MlflowClient(uri)  # the report lives with the sweep: the parent run's artifact is the newest one
+    parent = next(r for r in client.search_runs([client.get_experiment_by_name("ring8").experiment_id])
+                  if r.data.tags.get("sweep.role") == "parent")
+    assert [a.path for a in client.list_artifacts(parent.info.run_id, "report")] == ["report/ring8.html"]
+    logged = Path(client.download_artifacts(parent.info.run_id, "report/ring8.html", str(tmp_path / "logged")))
+    assert logged.read_text() == out.read_text()
     missing = subprocess.run(
         [sys.executable, "-m", "pipeline.report", "nosuchsweep", "--tracking-uri", uri],
         capture_output=True, text=True, timeout=120,

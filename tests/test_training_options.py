@@ -128,6 +128,7 @@ def test_huge_learning_rate_diverges():
         train(adam.trial, None)
 
 
+@pytest.mark.slow
 def test_compiled_networks_train_like_eager_ones():
     # SGD: Adam's first update is about lr * sign(gradient), which turns the float noise between
     # compiled and eager kernels on a near-zero gradient into a whole lr of difference

@@ -61,6 +61,7 @@ class SweepData:
     seeds: int = 1  # search.seeds: replicates of each configuration (a race's max)
     delta: float | None = None  # search.delta: the smallest difference that matters, in the metric's units
     algorithm: str = "grid"  # search.algorithm
+    detail: int = 20  # report.detail: the top trials drawn in full; the rest are one leaderboard row each
     race: dict | None = None  # a racing sweep's record (tracking.sweep_runs.read_race): rounds, decisions, summary
     end_reason: str | None = None  # why the sweep ended ("every trial ran", its target, its time budget)
     objectives: tuple[tuple[str, str], ...] = ()  # ((metric, mode), ...); several: a multi-objective sweep
@@ -160,24 +161,39 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         delta=parse_optional_float(parent.get("params.search.delta")),
         algorithm=str(parent.get("params.search.algorithm")),
         race=read_race(client, parent["run_id"]),
+        detail=int(parent["params.report.detail"]),
         objectives=logged_objectives(parent),
         end_reason=parent.get(f"tags.{END_REASON_TAG}"),
     )
     objective_metrics = [metric for metric, _ in data.objectives]
-    wanted = [*objective_metrics, *(m for m in HISTORY_METRICS if m not in objective_metrics)]
     label = f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow"
     for _, trial in tqdm(list(trials.iterrows()), desc=label, unit="trial", file=sys.stderr):
-        logged = [m for m in wanted if pd.notna(trial.get(f"metrics.{m}"))]
-        load_trial(client, data, trial, logged)
+        logged = [m for m in objective_metrics if pd.notna(trial.get(f"metrics.{m}"))]
+        data.histories[trial["run_id"]] = metric_history(client, trial["run_id"], logged)
+        if data.parent.get("params.scheduler.name") in POPULATION_SCHEDULERS:
+            data.exploits[trial["run_id"]] = exploits(client, trial["run_id"])
     for artifact in client.list_artifacts(parent["run_id"], LATENT_FOLDER):
         data.latent[Path(artifact.path).stem] = download(client, parent["run_id"], artifact.path)
     return data
 
 
-def load_trial(client: MlflowClient, data: SweepData, trial: pd.Series, metrics: list[str]) -> None:
-    """One trial's metric histories, its sample grids over training and its last mode histogram."""
-    run_id = trial["run_id"]
-    data.histories[run_id] = metric_history(client, run_id, metrics)
+def load_details(data: SweepData, run_ids: list[str]) -> None:
+    """What the report draws in full for these trials (its top `report.detail`): every metric's history
+    (the ranking metrics' are there already), the sample grids over training and the last mode histogram."""
+    client = MlflowClient(data.tracking_uri)
+    trials = data.trials.set_index("run_id")
+    for run_id in tqdm(run_ids, desc="Reading the top trials' pictures", unit="trial", file=sys.stderr,
+                       disable=len(run_ids) < 10):
+        history = data.histories.get(run_id, pd.DataFrame(columns=["step"]))
+        more = [m for m in HISTORY_METRICS if m not in history and pd.notna(trials.loc[run_id].get(f"metrics.{m}"))]
+        if more:
+            history = history.merge(metric_history(client, run_id, more), on="step", how="outer")
+        data.histories[run_id] = history.sort_values("step").reset_index(drop=True)
+        load_pictures(client, data, run_id)
+
+
+def load_pictures(client: MlflowClient, data: SweepData, run_id: str) -> None:
+    """One trial's sample grids over training and its last mode histogram."""
     images = image_steps(client, run_id)
     grids = images.get(names.SAMPLES_IMAGE, {})
     data.grids[run_id] = [(step, download(client, run_id, grids[step])) for step in spread(sorted(grids), STRIP_FRAMES)]
@@ -185,8 +201,6 @@ def load_trial(client: MlflowClient, data: SweepData, trial: pd.Series, metrics:
     if histograms:
         last = max(histograms)
         data.mode_histograms[run_id] = (last, download(client, run_id, histograms[last]))
-    if data.parent.get("params.scheduler.name") in POPULATION_SCHEDULERS:
-        data.exploits[run_id] = exploits(client, run_id)
 
 
 def exploits(client: MlflowClient, run_id: str) -> list[dict]:

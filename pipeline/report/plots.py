@@ -13,6 +13,7 @@ from pipeline.spec import metric_names as names
 
 DPI = 90
 LOG_SPAN = 100  # a positive range this wide (max / min) is drawn and modelled on a log scale
+SUMMARY_TRIALS = 30  # more trials than this: one chart summarises them (median, band) instead of a line each
 LEGEND_MAX_TRIALS = 12  # more trials than this: the legend would hide the curves; the best is labelled
 
 
@@ -70,22 +71,32 @@ def trial_curves(history: pd.DataFrame) -> bytes | None:
     return to_png(figure)
 
 
-def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | None) -> bytes | None:
-    """Every trial's metric over steps on one plot; the best trial drawn thick."""
+def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | None,
+                 top: list[str] | None = None) -> bytes | None:
+    """The metric over steps: every trial's line on one plot, the best drawn thick; past SUMMARY_TRIALS
+    trials, the median and the 10-90% band of all of them with only the `top` trials' lines on top."""
     drawn = {label: h for label, h in histories.items() if metric in h and h[metric].notna().any()}
     if not drawn:
         return None
     figure = Figure(figsize=(7, 3.6))
     ax = figure.subplots()
     figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.9)
+    title = f"{metric} over training, every trial"
+    values = pd.concat([h[metric] for h in drawn.values()])
+    if len(drawn) > SUMMARY_TRIALS:
+        by_step = pd.concat([h.set_index("step")[metric] for h in drawn.values()], axis=1)
+        band = by_step.quantile([0.1, 0.5, 0.9], axis=1).T
+        ax.fill_between(band.index, band[0.1], band[0.9], alpha=0.2, color="grey", label="10-90% of trials")
+        ax.plot(band.index, band[0.5], color="grey", linewidth=1.5, label="median trial")
+        drawn = {label: drawn[label] for label in (top or []) if label in drawn}
+        title = f"{metric} over training: {by_step.shape[1]} trials, the top {len(drawn)} drawn"
     for label, history in drawn.items():
         thick = label == best
         ax.plot(history["step"], history[metric], linewidth=2.5 if thick else 1, alpha=1 if thick else 0.6,
                 label=label if thick or len(drawn) <= LEGEND_MAX_TRIALS else None, zorder=3 if thick else 2)
-    values = pd.concat([h[metric] for h in drawn.values()])
     if metric in (names.FID, names.KID) and log_scaled(values.min(), values.max()):
         ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel=metric, title=f"{metric} over training, every trial")
+    ax.set(xlabel="step", ylabel=metric, title=title)
     ax.legend(fontsize=7, loc="best")
     return to_png(figure)
 

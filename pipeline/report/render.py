@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
+from mlflow.tracking import MlflowClient
 from PIL import Image
 from tqdm import tqdm
 
 from pipeline.report import plots
 from pipeline.report.importance import trials_to_importance
-from pipeline.report.load import SweepData, load_sweep
+from pipeline.report.load import SweepData, load_details, load_sweep
 from pipeline.report.pareto import configuration_objectives, mean_column, sd_column
 from pipeline.report.study import (
     best_of_k_chart,
@@ -46,6 +47,7 @@ from pipeline.tracking.keys import DRIVER_CLOSE_TAG, REASON_TAG, trial_reason
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
                  names.RECALL, names.DENSITY, names.COVERAGE, names.CLASS_SCORE, names.LOSS_D, names.LOSS_G,
                  names.D_ACC_REAL, names.D_ACC_FAKE)
+REPORT_FOLDER = "report"  # on the sweep's parent run: the latest report, NAME.html
 OPEN_TRIALS = 5  # the top trials' sections start open; the rest are collapsed
 THUMBNAIL_WIDTH = 128  # pixels of a progression-strip frame
 
@@ -64,6 +66,7 @@ class TrialView:
     metrics: list[float | None]
     step: int | None
     link: str | None
+    detailed: bool = False  # among the top report.detail: drawn in full below the leaderboard
     grid: str | None = None  # data URIs from here on
     strip: list[tuple[int, str]] = field(default_factory=list)
     histogram: str | None = None
@@ -90,11 +93,13 @@ def run_link(data: SweepData, run_id: str) -> str | None:
 
 
 def build_views(data: SweepData, ranked: pd.DataFrame, metric_columns: list[str]) -> list[TrialView]:
+    """A leaderboard row per trial; the top `data.detail` with their pictures and curves (load_details)."""
     views = []
     rows = list(ranked.iterrows())
-    for _, trial in tqdm(rows, desc="Drawing trials", unit="trial", file=sys.stderr, disable=len(rows) < 10):
-        run_id = trial["run_id"]
-        frames = data.grids.get(run_id, [])
+    for position, (_, trial) in enumerate(tqdm(rows, desc="Drawing trials", unit="trial", file=sys.stderr,
+                                               disable=len(rows) < 10)):
+        run_id, detailed = trial["run_id"], position < data.detail
+        frames = data.grids.get(run_id, []) if detailed else []
         views.append(TrialView(
             rank=int(trial["rank"]),
             run_id=run_id,
@@ -108,10 +113,11 @@ def build_views(data: SweepData, ranked: pd.DataFrame, metric_columns: list[str]
             metrics=[cell(trial, f"metrics.{m}") for m in metric_columns],
             step=frames[-1][0] if frames else None,
             link=run_link(data, run_id),
+            detailed=detailed,
             grid=png_data_uri(frames[-1][1]) if frames else None,
             strip=[(step, png_data_uri(thumbnail(png))) for step, png in frames],
-            histogram=png_data_uri(data.mode_histograms.get(run_id, (None, None))[1]),
-            curves=png_data_uri(plots.trial_curves(data.histories.get(run_id, pd.DataFrame()))),
+            histogram=png_data_uri(data.mode_histograms.get(run_id, (None, None))[1]) if detailed else None,
+            curves=png_data_uri(plots.trial_curves(data.histories.get(run_id, pd.DataFrame()))) if detailed else None,
         ))
     return views
 
@@ -120,9 +126,10 @@ def sweep_views(data: SweepData, ranked: pd.DataFrame) -> dict[str, object]:
     """The charts over all trials, and the parameter importances."""
     best = str(ranked.iloc[0]["run_name"]) if not ranked.empty and pd.notna(ranked.iloc[0].get(BEST)) else None
     labelled = {str(t["run_name"]): data.histories.get(t["run_id"], pd.DataFrame()) for _, t in ranked.iterrows()}
+    top = list(labelled)[: data.detail]
     importance = trials_to_importance(ranked, data.swept, BEST, data.mode) if BEST in ranked else None
     return {
-        "curves": png_data_uri(plots.sweep_curves(labelled, data.metric, best)),
+        "curves": png_data_uri(plots.sweep_curves(labelled, data.metric, best, top)),
         "against": png_data_uri(plots.metric_against_parameters(ranked, data.swept, BEST, data.metric)),
         "parallel": png_data_uri(plots.parallel_coordinates(ranked, data.swept, BEST, data.metric, data.mode)),
         "importance": importance,
@@ -197,6 +204,7 @@ def render_html(data: SweepData) -> str:
     metric_columns = [m for m in present if m != data.metric]
     trials = add_ranking_values(data.trials, data.histories, data.metric, data.mode)
     ranked, configs = rank_with_replicates(trials, data.metric, data.mode, data.min_modes)
+    load_details(data, list(ranked["run_id"][: data.detail]) if not ranked.empty else [])
     configurations = configuration_views(data, ranked, configs)
     environment = Environment(loader=PackageLoader("pipeline.report"), autoescape=select_autoescape(["j2", "html"]))
     environment.filters["num"] = lambda v: "" if v is None else f"{v:.4g}"
@@ -232,7 +240,16 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_report(name: str, tracking_uri: str, out: Path, parent_run_id: str | None = None) -> Path:
-    """Read sweep `name` from MLflow and write its report to `out`; returns `out`."""
-    write_atomic(out, render_html(load_sweep(name, tracking_uri, parent_run_id)))
+def write_report(name: str, tracking_uri: str, out: Path, parent_run_id: str | None = None,
+                 detail: int | None = None) -> Path:
+    """Read sweep `name` from MLflow and write its report to `out`, and as artifact REPORT_FOLDER/NAME.html
+    of the sweep's parent run (replacing an earlier one: the report lives with the sweep, where MLflow's
+    UI previews it, after the machine that ran the sweep is gone); returns `out`. `detail`: the top trials
+    drawn in full, where not the sweep's own report.detail."""
+    data = load_sweep(name, tracking_uri, parent_run_id)
+    if detail is not None:  # the command line's --detail over the sweep's report.detail
+        data.detail = detail
+    html = render_html(data)
+    write_atomic(out, html)
+    MlflowClient(tracking_uri).log_text(data.parent["run_id"], html, f"{REPORT_FOLDER}/{name}.html")
     return out

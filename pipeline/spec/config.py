@@ -419,6 +419,12 @@ class ResourcesConfig(Strict):
 Mode = Literal["min", "max"]
 
 
+class ReportConfig(Strict):
+    # the top trials the report draws in full (sample grids, progression, curves, class histograms); every
+    # other trial is one leaderboard row with its numbers, so a 1,000-trial report stays a page
+    detail: int = Field(20, ge=0)
+
+
 class SweepSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # one metric, or a list of them (multi-objective: the report draws their Pareto front, optuna
@@ -430,6 +436,7 @@ class SweepSpec(Strict):
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    report: ReportConfig = ReportConfig()
 
     @field_validator("metric", mode="before")
     @classmethod

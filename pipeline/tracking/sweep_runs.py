@@ -87,7 +87,7 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_na
               OBJECTIVES_TAG: json.dumps(spec.objectives), **environment_tags()},
     )
     params = flatten({"search": spec.search.model_dump(), "scheduler": spec.scheduler.model_dump()})
-    params.update(flatten({"resources": spec.resources.model_dump()}))
+    params.update(flatten({"resources": spec.resources.model_dump(), "report": spec.report.model_dump()}))
     params[SWEPT_PARAM] = json.dumps(sorted(spec.parameters))
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     client.log_artifact(run.info.run_id, spec_path)
