@@ -10,7 +10,8 @@ import pytest
 from pipeline.spec.conditions import draw_points, expand_grid
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.space import PARAMS_KEY, param_space, search_algorithm
+from pipeline.sweep.searchers import search_algorithm
+from pipeline.sweep.space import PARAMS_KEY, param_space
 
 from .conftest import ROOT, SEARCH_SPACES
 

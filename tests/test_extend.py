@@ -9,7 +9,8 @@ import pytest
 from pipeline.spec.loading import load_spec
 from pipeline.sweep.growth import warm_started
 from pipeline.sweep.history import History
-from pipeline.sweep.space import PARAMS_KEY, listed_points, param_space, search_algorithm, tune_num_samples
+from pipeline.sweep.searchers import search_algorithm
+from pipeline.sweep.space import PARAMS_KEY, listed_points, param_space, tune_num_samples
 from pipeline.tracking.history import LoggedTrial
 from pipeline.tracking.keys import EXTENSIONS_TAG, ROLE_TAG
 from pipeline.tracking.location import SweepRun

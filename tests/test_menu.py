@@ -10,7 +10,9 @@ from ray.tune.schedulers.pb2 import PB2
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.space import PausingLimiter, TargetStopper, optuna_sampler, scheduler, search_algorithm
+from pipeline.sweep.searchers import PausingLimiter, optuna_sampler, search_algorithm
+from pipeline.sweep.space import scheduler
+from pipeline.sweep.stoppers import TargetStopper
 from pipeline.tracking.keys import END_REASON_TAG, STATUS_TAG, trial_reason
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs

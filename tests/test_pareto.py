@@ -14,7 +14,8 @@ import pytest
 from pipeline.report.pareto import configuration_objectives, non_dominated
 from pipeline.spec import metric_names as names
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.space import ParetoSearch, Replicates, param_space, search_algorithm
+from pipeline.sweep.searchers import ParetoSearch, Replicates, search_algorithm
+from pipeline.sweep.space import param_space
 from pipeline.tracking.keys import CONFIG_TAG, OBJECTIVES_TAG, ROLE_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs

@@ -13,7 +13,8 @@ from scipy import stats
 from pipeline.spec import metric_names as names
 from pipeline.spec.loading import load_spec
 from pipeline.stats.ranking import rank_configurations, values_to_interval, verdict
-from pipeline.sweep.space import PARAMS_KEY, REPLICATE_KEY, Replicates, param_space, tune_num_samples
+from pipeline.sweep.searchers import Replicates
+from pipeline.sweep.space import PARAMS_KEY, REPLICATE_KEY, param_space, tune_num_samples
 from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs

@@ -8,7 +8,9 @@ from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.space import CollapseStopper, param_space, scheduler, search_algorithm
+from pipeline.sweep.searchers import search_algorithm
+from pipeline.sweep.space import param_space, scheduler
+from pipeline.sweep.stoppers import CollapseStopper
 from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG, trial_reason
 from pipeline.tracking.sweep_runs import mark_stopped, open_sweep
 from pipeline.tracking.trial_run import TrialRun

@@ -6,7 +6,8 @@ import sys
 from ray.tune.search import BasicVariantGenerator
 
 from pipeline.spec.loading import load_spec
-from pipeline.sweep.space import PARAMS_KEY, grid_points, param_space, search_algorithm, trial_name
+from pipeline.sweep.searchers import search_algorithm
+from pipeline.sweep.space import PARAMS_KEY, grid_points, param_space, trial_name
 
 from .conftest import ROOT, SEARCH_SPACES
 

@@ -28,19 +28,12 @@ from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
 from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
-from pipeline.sweep.history import History
+from pipeline.sweep.history import NO_HISTORY, History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
 from pipeline.sweep.racing import IntensifySearch, RaceSearch, race_searcher
-from pipeline.sweep.space import (
-    NO_HISTORY,
-    combined,
-    listed_points,
-    param_space,
-    scheduler,
-    search_algorithm,
-    stoppers,
-    tune_num_samples,
-)
+from pipeline.sweep.searchers import search_algorithm
+from pipeline.sweep.space import listed_points, param_space, scheduler, tune_num_samples
+from pipeline.sweep.stoppers import combined, stoppers
 from pipeline.sweep.trial import TrialSetup, run_trial
 from pipeline.tracking.location import SweepRun, check_reachable, resolve_tracking_uri
 from pipeline.tracking.outputs import dataset_input

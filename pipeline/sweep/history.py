@@ -99,3 +99,6 @@ def optuna_trials(history: History, spec: SweepSpec) -> list[FrozenTrial]:
             values=values,
         ))
     return trials
+
+
+NO_HISTORY = History()  # a new sweep's: nothing ran before it

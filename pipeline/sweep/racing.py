@@ -20,7 +20,7 @@ from pipeline.spec.config import SweepSpec
 from pipeline.stats.intensify import Intensification
 from pipeline.stats.race import Race, Round
 from pipeline.sweep.history import History
-from pipeline.sweep.space import optuna_searcher
+from pipeline.sweep.searchers import optuna_searcher
 from pipeline.sweep.trial import DIVERGED_KEY, config_id
 from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
 

@@ -1,5 +1,7 @@
-"""A SweepSpec as Ray Tune sees it: the parameter space, the search algorithm, the scheduler and
-the stopping rule.
+"""A SweepSpec as Ray Tune sees it: the parameter space, the number of trials, the scheduler and
+the dry run's description (the searchers are in searchers.py, the stoppers in stoppers.py).
+
+    python -m pipeline.sweep search_spaces/dropout.yaml --dry-run    # describe_space's lines
 
 The sampled values travel as `config["params"]`, a flat dict of dotted trial keys; the trial puts
 them into the spec's fixed trial config (`config.with_values`). One Tune iteration is one evaluation.
@@ -7,11 +9,9 @@ them into the spec's fixed trial config (`config.with_values`). One Tune iterati
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
-from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.schedulers import (
     ASHAScheduler,
@@ -22,17 +22,12 @@ from ray.tune.schedulers import (
     TrialScheduler,
 )
 from ray.tune.schedulers.pb2 import PB2
-from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
-from ray.tune.search.optuna import OptunaSearch
-from ray.tune.stopper import CombinedStopper
 
-from pipeline.spec import metric_names as names
-from pipeline.spec.conditions import condition_order, draw_points, expand_grid, is_conditional
+from pipeline.spec.conditions import draw_points, expand_grid, is_conditional
 from pipeline.spec.config import ParameterSpec, SweepSpec, flatten
-from pipeline.sweep.history import History, optuna_trials
+from pipeline.sweep.history import NO_HISTORY, History
+from pipeline.sweep.searchers import SAMPLER_NAMES
 from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
-
-NO_HISTORY = History()  # a new sweep's: nothing ran before it
 
 
 def to_tune_domain(param: ParameterSpec) -> Any:
@@ -87,174 +82,6 @@ def listed_points(spec: SweepSpec, history: History = NO_HISTORY) -> list[dict[s
     return draw_points(spec.parameters, spec.search.num_samples, seed)
 
 
-class DefineByRun:
-    """A conditional space for Optuna: each trial suggests the keys in condition order, a key only
-    where its condition holds (Optuna's define-by-run). Names are `params/<dotted key>`, which Tune's
-    OptunaSearch unflattens into the trial's config["params"]."""
-
-    def __init__(self, parameters: dict[str, ParameterSpec]):
-        self.parameters = parameters
-
-    def __call__(self, trial: Any) -> None:
-        point: dict[str, Any] = {}
-        for key in condition_order(self.parameters):
-            param = self.parameters[key]
-            if param.applies(point):
-                point[key] = suggest(trial, f"{PARAMS_KEY}/{key}", param)
-
-
-def suggest(trial: Any, name: str, param: ParameterSpec) -> Any:
-    kind, values = param.kind, param.values
-    if kind == "choice":
-        return trial.suggest_categorical(name, list(values))
-    if kind in ("uniform", "log_uniform"):
-        return trial.suggest_float(name, values[0], values[1], log=kind == "log_uniform")
-    return trial.suggest_int(name, values[0], values[1])  # randint: inclusive, as Optuna's
-
-
-class Replicates(Searcher):
-    """Each configuration the wrapped searcher suggests, trained with `seeds` seeds: `seeds` trials in a
-    row with replicates 0..seeds-1. The searcher learns of a configuration once, when its last replicate
-    ends, with the mean of the replicates' value of each metric (a crashed replicate left out; all
-    crashed: an error)."""
-
-    def __init__(self, searcher: Searcher, seeds: int, metrics: tuple[str, ...], mode: str):
-        super().__init__(metric=metrics[0], mode=mode)
-        self.searcher, self.seeds, self.metrics = searcher, seeds, metrics
-        self.queue: list[tuple[dict, int, str]] = []  # (configuration, replicate, first trial) still to start
-        self.first_of: dict[str, str] = {}  # trial -> the trial whose id the searcher knows its configuration by
-        self.ended: dict[str, list[dict | None]] = {}  # first trial -> its replicates' last results
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
-
-    def suggest(self, trial_id: str) -> dict | str | None:
-        if not self.queue:
-            config = self.searcher.suggest(trial_id)
-            if not isinstance(config, dict):  # None (ask later) or Searcher.FINISHED
-                return config
-            self.ended[trial_id] = []
-            self.queue = [(config, replicate, trial_id) for replicate in range(self.seeds)]
-        config, replicate, first = self.queue.pop(0)
-        self.first_of[trial_id] = first
-        return copy.deepcopy(config) | {REPLICATE_KEY: replicate}
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        first = self.first_of.pop(trial_id)
-        results = self.ended[first]
-        results.append(None if error else result)
-        if len(results) < self.seeds:
-            return
-        del self.ended[first]
-        reported = [r for r in results if r is not None and all(m in r for m in self.metrics)]
-        if not reported:
-            self.searcher.on_trial_complete(first, None, error=True)
-            return
-        means = {m: sum(r[m] for r in reported) / len(reported) for m in self.metrics}
-        self.searcher.on_trial_complete(first, reported[-1] | means)
-
-    # Tune's experiment snapshots save a wrapper's own state and its wrapped searcher's, as for ConcurrencyLimiter
-    def get_state(self) -> dict:
-        return copy.deepcopy({key: value for key, value in self.__dict__.items() if key != "searcher"})
-
-    def set_state(self, state: dict) -> None:
-        self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        self.searcher.save(checkpoint_path)
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.searcher.restore(checkpoint_path)
-
-
-class StudySearch(OptunaSearch):
-    """Tune's OptunaSearch whose study starts with the trials that ran before (an extended sweep's,
-    a warm start's), so its sampler models them before it proposes anything."""
-
-    def __init__(self, *, earlier: list[FrozenTrial], **options: Any):
-        self.earlier = earlier
-        super().__init__(**options)
-
-    def _setup_study(self, mode: str | list[str]) -> None:  # Ray's hook: where the study is created
-        super()._setup_study(mode)
-        for trial in self.earlier:
-            self._ot_study.add_trial(trial)
-
-
-class ParetoSearch(StudySearch):
-    """Optuna's multi-objective search over the spec's metrics. Tune's TuneConfig names only the first
-    (its progress line and schedulers need one), and it hands that one to the searcher: kept out here,
-    so that Optuna still optimizes them all."""
-
-    def __init__(self, sampler: Any, metrics: list[str], modes: list[str], space: Any = None,
-                 earlier: list[FrozenTrial] = ()):
-        super().__init__(earlier=list(earlier), space=space, sampler=sampler, metric=metrics, mode=modes)
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        return super().set_search_properties(None, None, config, **spec)
-
-
-class PausingLimiter(ConcurrencyLimiter):
-    """A ConcurrencyLimiter for HyperBand (BOHB's scheduler), which pauses trials until their bracket
-    fills: a paused trial does not count as running, or the bracket would never fill. Ray's own
-    TuneBOHB keeps this count itself; Optuna's searcher has no notion of a paused trial."""
-
-    def on_pause(self, trial_id: str) -> None:
-        self.live_trials.discard(trial_id)
-
-    def on_unpause(self, trial_id: str) -> None:
-        self.live_trials.add(trial_id)
-
-
-SAMPLER_NAMES = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "Gaussian-process"}
-
-
-def optuna_sampler(spec: SweepSpec) -> Any:
-    """search.sampler as an Optuna sampler, seeded, with search.startup_trials random draws first."""
-    from optuna.samplers import CmaEsSampler, GPSampler, TPESampler
-
-    seed, startup = spec.search.seed, spec.search.startup_trials
-    if spec.search.sampler == "cmaes":
-        return CmaEsSampler(seed=seed, n_startup_trials=startup)
-    if spec.search.sampler == "gp":
-        return GPSampler(seed=seed, n_startup_trials=startup)
-    # constant liar: a running trial counts as a bad result, so concurrent suggestions differ
-    return TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
-
-
-def optuna_searcher(spec: SweepSpec, history: History = NO_HISTORY) -> StudySearch:
-    """Tune's Optuna searcher for the spec's sampler and objectives; its study starts with `history`'s trials."""
-    sampler, earlier = optuna_sampler(spec), optuna_trials(history, spec)
-    metrics, modes = (list(values) for values in zip(*spec.objectives, strict=True))
-    # several metrics: the sampler's multi-objective form, told every one when a trial ends
-    space = DefineByRun(spec.parameters) if is_conditional(spec.parameters) else None
-    if len(metrics) > 1:
-        return ParetoSearch(sampler, metrics, modes, space, earlier)
-    return StudySearch(earlier=earlier, space=space, sampler=sampler, metric=metrics[0] if space else None,
-                       mode=modes[0] if space else None)
-
-
-def search_algorithm(spec: SweepSpec, max_concurrent: int | None = None,
-                     history: History = NO_HISTORY) -> Searcher | BasicVariantGenerator:
-    """The spec's searcher, running at most `max_concurrent` trials at once (default search.max_concurrent);
-    Optuna's study starts with `history`'s trials."""
-    if max_concurrent is None:
-        max_concurrent = spec.search.max_concurrent
-    if spec.search.race is not None:
-        raise ValueError("a race's searcher is pipeline.sweep.racing.race_searcher")
-    if spec.search.algorithm == "optuna":
-        searcher = optuna_searcher(spec, history)
-        if spec.search.max_seeds > 1:
-            searcher = Replicates(searcher, spec.search.seeds, tuple(m for m, _ in spec.objectives), spec.primary_mode)
-        limiter = PausingLimiter if spec.scheduler.name == "hyperband" else ConcurrencyLimiter
-        return limiter(searcher, max_concurrent=max_concurrent)
-    # Grid and random search both expand the space with Tune's variant generator; the seed makes
-    # random draws repeatable.
-    # constant_grid_search: a random configuration stays the same over its replicates (the seed grid)
-    return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.search.seed,
-                                 constant_grid_search=True)
-
-
 def tune_num_samples(spec: SweepSpec, history: History = NO_HISTORY) -> int:
     """Tune's num_samples: grid and random multiply it by their grid (the seeds among it); optuna's
     `Replicates` asks one trial of Tune for each seed of each configuration. Random points worked out
@@ -300,57 +127,6 @@ def scheduler(spec: SweepSpec) -> TrialScheduler:
             quantile_fraction=config.quantile_fraction,
         )
     return FIFOScheduler()
-
-
-class CollapseStopper(tune.Stopper):
-    """Stops a trial whose `modes` has stayed at 1 or less for `patience` evaluations in a row."""
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.collapsed_for: dict[str, int] = {}
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        collapsed = result.get(names.MODES, float("inf")) <= 1  # data without modes never collapses here
-        self.collapsed_for[trial_id] = self.collapsed_for.get(trial_id, 0) + 1 if collapsed else 0
-        return self.collapsed_for[trial_id] >= self.patience
-
-    def stop_all(self) -> bool:
-        return False
-
-
-class TargetStopper(tune.Stopper):
-    """Ends the whole sweep once a trial's `metric` reaches `target` (at most for min, at least for max);
-    `reached` keeps which trial and value did it, for the sweep's end reason."""
-
-    def __init__(self, metric: str, mode: str, target: float):
-        self.metric, self.mode, self.target = metric, mode, target
-        self.reached: tuple[str, float] | None = None
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        value = result.get(self.metric)
-        if value is not None and self.reached is None and (value <= self.target if self.mode == "min"
-                                                           else value >= self.target):
-            self.reached = (trial_id, float(value))
-        return self.reached is not None and self.reached[0] == trial_id
-
-    def stop_all(self) -> bool:
-        return self.reached is not None
-
-
-def stoppers(spec: SweepSpec) -> list[tune.Stopper]:
-    """The collapse rule and the target, those the spec sets."""
-    found: list[tune.Stopper] = []
-    if spec.search.stop_collapsed_after is not None:
-        found.append(CollapseStopper(spec.search.stop_collapsed_after))
-    if spec.search.target is not None:
-        found.append(TargetStopper(spec.primary_metric, spec.primary_mode, spec.search.target))
-    return found
-
-
-def combined(found: list[tune.Stopper]) -> tune.Stopper | None:
-    if not found:
-        return None
-    return found[0] if len(found) == 1 else CombinedStopper(*found)
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
