@@ -118,11 +118,19 @@ def best_of_k_chart(data: SweepData, ranked: pd.DataFrame) -> bytes | None:
     return to_png(figure)
 
 
+def short(value: str) -> str:
+    """A logged value as people read it: 0.001990682979457159 -> 0.001991; words stay as they are."""
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
 def study_verdict_text(data: SweepData, configs: pd.DataFrame | None, views: list[ConfigurationView]) -> str:
     """The verdict, naming each configuration by its rank and swept values."""
     labels = {}
     for view in views:
-        values = ", ".join(f"{key}={value}" for key, value in zip(data.swept, view.params, strict=True) if value)
+        values = ", ".join(f"{key}={short(value)}" for key, value in zip(data.swept, view.params, strict=True) if value)
         labels[view.config_id] = f"#{view.rank} ({values})"
     return verdict(configs, data.seeds, data.metric, data.delta, labels)
 
