@@ -30,7 +30,7 @@ from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import NO_HISTORY, History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
-from pipeline.sweep.racing import IntensifySearch, RaceSearch, race_searcher
+from pipeline.sweep.racing import SeedRacer, race_searcher
 from pipeline.sweep.searchers import search_algorithm
 from pipeline.sweep.space import listed_points, param_space, scheduler, tune_num_samples
 from pipeline.sweep.stoppers import combined, stoppers
@@ -230,7 +230,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         started = time.monotonic()
         results = tuner.fit()
         sweep_end = sweep_end_reason(spec, results, time.monotonic() - started)
-        if isinstance(searcher, ConcurrencyLimiter) and isinstance(searcher.searcher, RaceSearch | IntensifySearch):
+        if isinstance(searcher, ConcurrencyLimiter) and isinstance(searcher.searcher, SeedRacer):
             log_race(sweep, searcher.searcher.end(sweep_end or "every trial ran"))  # its last word, however it ended
         record_end_reason(sweep, sweep_end or "every trial ran")
         print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)

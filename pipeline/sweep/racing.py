@@ -10,6 +10,7 @@ it; a trial that diverged or errored counts as an unusable seed.
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -34,27 +35,18 @@ def race_record(race: Race, points: dict[str, dict]) -> dict:
             "summary": race.summary()}
 
 
-class RaceSearch(Searcher):
-    """Suggests (configuration, seed) pairs of the race's current round; FINISHED once the race ends."""
+class SeedRacer(Searcher):
+    """What both racing searchers share: which trial runs which (configuration, seed), each trial's best
+    value over its run, and Tune's snapshots of their state for --resume."""
 
-    def __init__(self, points: list[dict[str, Any]], race: Race, metric: str, log_round: RoundLogger):
-        super().__init__(metric=metric, mode=race.mode)
-        self.points = {config_id(point): point for point in points}
-        self.race, self.log_round = race, log_round
+    def __init__(self, metric: str, mode: str, log_round: RoundLogger):
+        super().__init__(metric=metric, mode=mode)
+        self.log_round = log_round
+        self.points: dict[str, dict] = {}  # configuration id -> its swept values
         self.running: dict[str, tuple[str, int]] = {}  # trial id -> (configuration, seed)
         self.best_value: dict[str, float] = {}  # trial id -> best metric value it reported so far
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        return True  # the race's own points and metric; Tune's param space is empty for it
-
-    def suggest(self, trial_id: str) -> dict | str | None:
-        if self.race.ended:
-            return Searcher.FINISHED
-        started = set(self.running.values())
-        waiting = [pair for pair in self.race.to_run() if pair not in started]
-        if not waiting:
-            return None  # the round's last trials are still running: ask again later
-        config, seed = waiting[0]
+    def start(self, trial_id: str, config: str, seed: int) -> dict:
         self.running[trial_id] = (config, seed)
         return {PARAMS_KEY: copy.deepcopy(self.points[config]), REPLICATE_KEY: seed}
 
@@ -66,14 +58,61 @@ class RaceSearch(Searcher):
         if best is None or (value < best if self.mode == "min" else value > best):
             self.best_value[trial_id] = float(value)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+    def ended_seed(self, trial_id: str, result: dict | None, error: bool) -> tuple[str, int, float | None] | None:
+        """(configuration, seed, its value in the race: None if it diverged or errored) of a trial that
+        ended, or None for a trial this searcher did not start."""
         if trial_id not in self.running:
-            return
+            return None
         if result is not None and not error:
             self.on_trial_result(trial_id, result)
         config, seed = self.running.pop(trial_id)
         usable = not error and result is not None and not result.get(DIVERGED_KEY)
-        self.race.record(config, seed, self.best_value.pop(trial_id, None) if usable else None)
+        return config, seed, self.best_value.pop(trial_id, None) if usable else None
+
+    def name(self, config: str) -> str:
+        return trial_name(self.points[config]) if config in self.points else config
+
+    # Tune's experiment snapshots (for --resume) save a searcher's state
+    def get_state(self) -> dict:
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key not in ("log_round", "inner")}
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.get_state(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.set_state(pickle.load(file))
+
+
+class RaceSearch(SeedRacer):
+    """Suggests (configuration, seed) pairs of the race's current round; FINISHED once the race ends."""
+
+    def __init__(self, points: list[dict[str, Any]], race: Race, metric: str, log_round: RoundLogger):
+        super().__init__(metric, race.mode, log_round)
+        self.points = {config_id(point): point for point in points}
+        self.race = race
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the race's own points and metric; Tune's param space is empty for it
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.race.ended:
+            return Searcher.FINISHED
+        started = set(self.running.values())
+        waiting = [pair for pair in self.race.to_run() if pair not in started]
+        if not waiting:
+            return None  # the round's last trials are still running: ask again later
+        return self.start(trial_id, *waiting[0])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ended = self.ended_seed(trial_id, result, error)
+        if ended is None:
+            return
+        self.race.record(*ended)
         if self.race.round_complete():
             decision: Round = self.race.close_round()
             dropped = ", ".join(f"{self.name(c)} ({why.split(':')[0]})" for c, why in decision.dropped.items())
@@ -83,47 +122,22 @@ class RaceSearch(Searcher):
                   flush=True)
             self.log_round(race_record(self.race, self.points))
 
-    def name(self, config: str) -> str:
-        return trial_name(self.points[config]) if config in self.points else config
-
     def end(self, reason: str) -> dict:
         """The race's record once Tune stopped (`reason` where it stopped before the race decided)."""
         self.race.stop(reason)
         return race_record(self.race, self.points)
 
-    # Tune's experiment snapshots (for --resume) save a searcher's state
-    def get_state(self) -> dict:
-        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "log_round"}
 
-    def set_state(self, state: dict) -> None:
-        self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.get_state(), file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "rb") as file:
-            self.set_state(pickle.load(file))
-
-
-class IntensifySearch(Searcher):
+class IntensifySearch(SeedRacer):
     """search.seeds {min, max} with optuna: each configuration Optuna proposes races the incumbent on its
     seeds (`pipeline.stats.intensify`); Optuna is told a configuration's mean once it is decided."""
 
     def __init__(self, inner: Searcher, race: Intensification, configurations: int, metric: str,
                  log_round: RoundLogger):
-        super().__init__(metric=metric, mode=race.mode)
-        self.inner, self.race, self.configurations, self.log_round = inner, race, configurations, log_round
-        self.points: dict[str, dict] = {}
+        super().__init__(metric, race.mode, log_round)
+        self.inner, self.race, self.configurations = inner, race, configurations
         self.inner_id: dict[str, str] = {}  # configuration -> the trial id Optuna knows it by
         self.queue: list[tuple[str, int]] = []
-        self.running: dict[str, tuple[str, int]] = {}
-        self.best_value: dict[str, float] = {}
         self.told: set[str] = set()
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
@@ -141,24 +155,17 @@ class IntensifySearch(Searcher):
             self.race.add(config)
             self.queue += [(config, seed) for seed in self.race.next_seeds(config)]
         if self.queue:
-            config, seed = self.queue.pop(0)
-            self.running[trial_id] = (config, seed)
-            return {PARAMS_KEY: copy.deepcopy(self.points[config]), REPLICATE_KEY: seed}
+            return self.start(trial_id, *self.queue.pop(0))
         if not self.running:  # nothing queued, nothing running, nothing more to draw: the race is over
             return Searcher.FINISHED
         return None
 
-    on_trial_result = RaceSearch.on_trial_result
-
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id not in self.running:
+        ended = self.ended_seed(trial_id, result, error)
+        if ended is None:
             return
-        if result is not None and not error:
-            self.on_trial_result(trial_id, result)
-        config, seed = self.running.pop(trial_id)
-        usable = not error and result is not None and not result.get(DIVERGED_KEY)
-        self.race.record(config, seed, self.best_value.pop(trial_id, None) if usable else None)
-        incumbent = self.race.incumbent
+        self.race.record(*ended)
+        config, incumbent = ended[0], self.race.incumbent
         decision = self.race.settle(config)
         if config == incumbent or decision is None:
             self.queue_more(config)
@@ -175,7 +182,7 @@ class IntensifySearch(Searcher):
         """The seeds `config` was asked to run and has not started, if the trial budget has room."""
         if config is None or config in self.race.decided:
             return
-        started = {pair for pair in self.running.values()} | set(self.queue)
+        started = set(self.running.values()) | set(self.queue)
         for seed in self.race.next_seeds(config):
             if (config, seed) not in started and self.race.can_start(1 + len(self.running) + len(self.queue)):
                 self.queue.append((config, seed))
@@ -190,8 +197,6 @@ class IntensifySearch(Searcher):
         self.inner.on_trial_complete(self.inner_id[config], None if mean is None else {self.metric: mean},
                                      error=mean is None)
 
-    name = RaceSearch.name
-
     def record(self) -> dict:
         return {"min_seeds": self.race.min_seeds, "max_seeds": self.race.max_seeds, "mode": self.race.mode,
                 "delta": None, "max_trials": self.race.max_trials, "points": self.points, "intensification": True,
@@ -204,18 +209,13 @@ class IntensifySearch(Searcher):
         self.race.stopped = self.race.stopped or reason
         return self.record()
 
-    # Tune's experiment snapshots (for --resume): this searcher's state, and its Optuna study's beside it
-    def get_state(self) -> dict:
-        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key not in ("log_round", "inner")}
-
-    set_state = RaceSearch.set_state
-
+    # the Optuna study's own state beside this searcher's, for --resume
     def save(self, checkpoint_path: str) -> None:
-        RaceSearch.save(self, checkpoint_path)
+        super().save(checkpoint_path)
         self.inner.save(f"{checkpoint_path}.optuna")
 
     def restore(self, checkpoint_path: str) -> None:
-        RaceSearch.restore(self, checkpoint_path)
+        super().restore(checkpoint_path)
         self.inner.restore(f"{checkpoint_path}.optuna")
 
 
