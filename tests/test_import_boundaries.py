@@ -4,6 +4,7 @@ commands report and sync) run without Ray. Every module of those packages is fou
 imported in a fresh interpreter, as a user's script or CLI would import it, so a new module is checked
 without being listed here."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -68,3 +69,44 @@ def test_the_check_finds_an_importer():
 def test_the_check_anyone_can_run():
     command = "import pipeline.core.train, sys; assert 'ray' not in sys.modules and 'mlflow' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", command], timeout=120).returncode == 0
+
+
+# The same rules read from the source: an import inside a function counts too, though importing the
+# module never runs it.
+FORBIDDEN = {
+    "core": ("ray", "mlflow", "pipeline.tracking", "pipeline.sweep", "pipeline.report"),
+    "spec": ("ray", "mlflow", "pipeline.tracking", "pipeline.sweep", "pipeline.report"),
+    "stats": ("ray", "mlflow", "torch", "pipeline.sweep", "pipeline.report", "pipeline.core"),
+    "tracking": ("ray", "pipeline.sweep"),
+    "report": ("ray", "pipeline.sweep"),
+}
+
+
+def imported_names(source: str) -> set[str]:
+    """Every module an import statement anywhere in `source` names (top level, functions, classes)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def breaches(source: str, forbidden: tuple[str, ...]) -> set[str]:
+    return {name for name in imported_names(source) for f in forbidden if name == f or name.startswith(f + ".")}
+
+
+def test_no_module_imports_a_forbidden_layer_anywhere_in_its_source():
+    found = {}
+    for package, forbidden in FORBIDDEN.items():
+        for path in (PACKAGE / package).rglob("*.py"):
+            if bad := breaches(path.read_text(), forbidden):
+                found[str(path.relative_to(PACKAGE))] = sorted(bad)
+    assert found == {}
+
+
+def test_the_source_check_sees_an_import_inside_a_function():
+    source = "import json\n\n\ndef tags():\n    import ray\n    return ray.__version__\n"
+    assert breaches(source, FORBIDDEN["tracking"]) == {"ray"}
+    assert breaches("from ray.tune import report\n", FORBIDDEN["report"]) == {"ray.tune"}

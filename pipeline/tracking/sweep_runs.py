@@ -144,13 +144,13 @@ def close_sweep(sweep: SweepRun, failed: bool) -> None:
 
 def environment_tags() -> dict[str, str]:
     import platform
+    from importlib.metadata import version
 
     import mlflow
-    import ray
     import torch
 
     tags = {
-        "ray.version": ray.__version__,
+        "ray.version": version("ray"),  # its installed version, without importing Ray into tracking code
         "torch.version": torch.__version__,
         "mlflow.version": mlflow.__version__,
         "host.platform": platform.platform(),
