@@ -102,10 +102,7 @@ def build_state(
     if rank:
         torch.manual_seed(worker_seed(config.train.seed, rank))
     return GanState(
-        generator,
-        discriminator,
-        opt_g,
-        opt_d,
+        generator, discriminator, opt_g, opt_d,
         torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor(config.optim.g.lr_decay, steps)),
         torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor(config.optim.d.lr_decay, steps)),
         BatchSampler(len(dataset), config.train.batch_size, config.train.seed, device),  # global: the same on all
@@ -180,9 +177,8 @@ def load_checkpoint(state: GanState, checkpoint: dict) -> None:
         raise ValueError(f"checkpoint format {checkpoint.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
     state.generator.load_state_dict(checkpoint["generator"])
     if state.g_ema is not None:
-        # a checkpoint without an average (written before g_ema existed, or by a trial without one,
-        # which PBT may restore from) starts the average at its G
-        state.g_ema.load_state_dict(checkpoint.get("g_ema") or checkpoint["generator"])
+        # the checkpoint of a trial without an average (PBT may restore from one) starts it at its G
+        state.g_ema.load_state_dict(checkpoint["g_ema"] or checkpoint["generator"])
     state.discriminator.load_state_dict(checkpoint["discriminator"])
     state.opt_g.load_state_dict(checkpoint["opt_g"])
     state.opt_d.load_state_dict(checkpoint["opt_d"])
@@ -203,7 +199,7 @@ def checkpoint_to_generator(checkpoint: dict) -> tuple[nn.Module, TrialConfig]:
     with: G's moving average where the trial kept one, as its evaluations sampled."""
     config = TrialConfig.model_validate(checkpoint["config"])
     generator, _ = build_models(config.model, tuple(checkpoint["sample_shape"]))
-    generator.load_state_dict(checkpoint.get("g_ema") or checkpoint["generator"])  # no key: older files
+    generator.load_state_dict(checkpoint["g_ema"] or checkpoint["generator"])
     return generator.eval(), config
 
 
