@@ -41,8 +41,8 @@ def rank_sweep(client: MlflowClient, experiment_id: str, parent_run_id: str, met
 
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
-    """The report's #1 trial (the one ranking: `pipeline.report.ranking`) becomes a version of the
-    registered model named after the sweep."""
+    """The report's #1 trial (the one ranking: `pipeline.stats.ranking`) becomes a version of the
+    registered model named after the sweep; its ranked checkpoint is read once, for the model and the maps."""
     ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.primary_metric, spec.primary_mode,
                         spec.search.min_modes)
     usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
@@ -56,7 +56,8 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
         print(f"No trial covered search.min_modes={spec.search.min_modes} modes: registering the best of all "
               f"by {spec.primary_metric}.", file=sys.stderr)
     name, trial_id, value = sweep.experiment_name, best[f"tags.{TRIAL_ID_TAG}"], float(best[BEST])
-    ensure_generator_model(sweep, best["run_id"], trial_id)
+    checkpoint = download_checkpoint(sweep, trial_id)  # checkpoint/best.pt, None if it logged none
+    ensure_generator_model(sweep, best["run_id"], checkpoint)
     try:
         step = int(best[BEST_STEP]) if pd.notna(best.get(BEST_STEP)) else None
         version = register_best(sweep, name, best["run_id"], spec.primary_metric, value, step)
@@ -65,24 +66,22 @@ def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
         return
     print(f"Registered model {name!r} version {version} (alias {CHAMPION_ALIAS!r}): trial {trial_id} "
           f"(run {best['run_name']}), its checkpoint at step {step}, {spec.primary_metric} {value:.4g}")
-    draw_latent_maps(sweep, trial_id)
+    draw_latent_maps(sweep, trial_id, checkpoint)
 
 
-def ensure_generator_model(sweep: SweepRun, run_id: str, trial_id: str) -> None:
+def ensure_generator_model(sweep: SweepRun, run_id: str, checkpoint: dict | None) -> None:
     """A trial that ranks first but was stopped (ASHA) logged no generator model: log it here from its
     ranked checkpoint, so the registered version is one mlflow.pytorch.load_model can load."""
     if latest_generator_model(sweep.client(), sweep.experiment_id, run_id) is not None:
         return
-    checkpoint = download_checkpoint(sweep, trial_id)
     if checkpoint is None:
         return  # register_best says that there is nothing to register
     generator, config = checkpoint_to_generator(checkpoint)
     log_generator_model(sweep.tracking_uri, run_id, generator, config.model.latent_dim, int(checkpoint["step"]))
 
 
-def draw_latent_maps(sweep: SweepRun, trial_id: str) -> None:
+def draw_latent_maps(sweep: SweepRun, trial_id: str, checkpoint: dict | None) -> None:
     """The best generator's latent plane and interpolation, from its ranked checkpoint, for the report."""
-    checkpoint = download_checkpoint(sweep, trial_id)
     if checkpoint is None:
         print(f"Trial {trial_id} logged no checkpoint: no latent maps.", file=sys.stderr)
         return
