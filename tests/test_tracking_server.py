@@ -4,7 +4,6 @@ sweep meets a server outage mid-training, so every check below also says that no
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 import torch
@@ -15,47 +14,16 @@ from pipeline.spec import metric_names as names
 from pipeline.tracking.keys import ROLE_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, free_port, trial_runs
+from .servers import MlflowServer
 
 pytestmark = pytest.mark.e2e
 STEPS, EVAL_EVERY = 500, 100
 EVALUATION_STEPS = list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
 
 
-class Server:
-    """`mlflow server` on loopback with a SQLite backend and proxied artifacts under `root`, which a test
-    can stop and start again on the same port and store, as an outage would."""
-
-    def __init__(self, root, port: int):
-        self.root, self.port, self.process = root, port, None
-        self.uri = f"http://127.0.0.1:{port}"
-
-    def start(self) -> None:
-        """Start it and wait until it answers."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{self.root / 'server.db'}", "--serve-artifacts",
-             "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=(self.root / "server.log").open("w"),
-        )
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.process.kill()
-                    pytest.fail("mlflow server did not start:\n" + (self.root / "server.log").read_text()[-3000:])
-                time.sleep(0.5)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("server"), free_port())
+    server = MlflowServer(tmp_path_factory.mktemp("server"), free_port())
     server.start()
     yield server
     server.stop()

@@ -28,7 +28,8 @@ from pipeline.tracking.keys import (
     OBJECTIVES_TAG,
     SWEPT_PARAM,
 )
-from pipeline.tracking.location import SweepNotFound, find_parent, metric_history, search
+from pipeline.tracking.location import SweepNotFound, find_parent, search
+from pipeline.tracking.metric_history import as_frame, metric_histories
 from pipeline.tracking.sweep_runs import read_race
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
@@ -165,13 +166,13 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         objectives=logged_objectives(parent),
         end_reason=parent.get(f"tags.{END_REASON_TAG}"),
     )
-    objective_metrics = [metric for metric, _ in data.objectives]
-    label = f"Reading {len(trials)} trials of sweep {parent['run_name']} from MLflow"
-    for _, trial in tqdm(list(trials.iterrows()), desc=label, unit="trial", file=sys.stderr):
-        logged = [m for m in objective_metrics if pd.notna(trial.get(f"metrics.{m}"))]
-        data.histories[trial["run_id"]] = metric_history(client, trial["run_id"], logged)
-        if data.parent.get("params.scheduler.name") in POPULATION_SCHEDULERS:
-            data.exploits[trial["run_id"]] = exploits(client, trial["run_id"])
+    logged = [metric for metric, _ in data.objectives if f"metrics.{metric}" in trials]
+    print(f"Reading the {', '.join(logged) or 'ranking'} histories of {len(trials)} trials of sweep "
+          f"{parent['run_name']} from MLflow", file=sys.stderr, flush=True)
+    data.histories = metric_histories(tracking_uri, list(trials.get("run_id", [])), logged)
+    if data.parent.get("params.scheduler.name") in POPULATION_SCHEDULERS:
+        for run_id in tqdm(list(trials["run_id"]), desc="Reading PBT lineage", unit="trial", file=sys.stderr):
+            data.exploits[run_id] = exploits(client, run_id)
     for artifact in client.list_artifacts(parent["run_id"], LATENT_FOLDER):
         data.latent[Path(artifact.path).stem] = download(client, parent["run_id"], artifact.path)
     return data
@@ -182,13 +183,13 @@ def load_details(data: SweepData, run_ids: list[str]) -> None:
     (the ranking metrics' are there already), the sample grids over training and the last mode histogram."""
     client = MlflowClient(data.tracking_uri)
     trials = data.trials.set_index("run_id")
+    more = [m for m in HISTORY_METRICS if f"metrics.{m}" in trials and m not in dict(data.objectives)]
+    for run_id, history in metric_histories(data.tracking_uri, run_ids, more).items():
+        ranking = data.histories.get(run_id, as_frame({}))
+        merged = history.merge(ranking, on="step", how="outer") if len(history.columns) > 1 else ranking
+        data.histories[run_id] = merged.sort_values("step").reset_index(drop=True)
     for run_id in tqdm(run_ids, desc="Reading the top trials' pictures", unit="trial", file=sys.stderr,
                        disable=len(run_ids) < 10):
-        history = data.histories.get(run_id, pd.DataFrame(columns=["step"]))
-        more = [m for m in HISTORY_METRICS if m not in history and pd.notna(trials.loc[run_id].get(f"metrics.{m}"))]
-        if more:
-            history = history.merge(metric_history(client, run_id, more), on="step", how="outer")
-        data.histories[run_id] = history.sort_values("step").reset_index(drop=True)
         load_pictures(client, data, run_id)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from pipeline.core.gan import checkpoint_to_generator
 from pipeline.core.latent import latent_pictures
@@ -25,26 +24,25 @@ from pipeline.stats.ranking import (
     trial_status,
 )
 from pipeline.tracking.keys import LATENT_FOLDER, TRIAL_ID_TAG
-from pipeline.tracking.location import SweepRun, metric_history, search
+from pipeline.tracking.location import SweepRun, search
+from pipeline.tracking.metric_history import metric_histories
 from pipeline.tracking.outputs import CHAMPION_ALIAS, latest_generator_model, log_generator_model
 from pipeline.tracking.sweep_runs import download_checkpoint, log_sweep_pictures, register_best
 
 
-def rank_sweep(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str, mode: str,
-               min_modes: int | None) -> pd.DataFrame:
-    """The trials of one sweep read from MLflow (the ranking metric's history only) and ranked."""
-    trials = search(client, experiment_id, f"tags.mlflow.parentRunId = '{parent_run_id}'")
+def rank_sweep(sweep: SweepRun, metric: str, mode: str, min_modes: int | None) -> pd.DataFrame:
+    """The trials of one sweep read from MLflow (the ranking metric's history only, in bulk) and ranked."""
+    trials = search(sweep.client(), sweep.experiment_id, f"tags.mlflow.parentRunId = '{sweep.run_id}'")
     if trials.empty:
         return rank_trials(trials, metric, mode, min_modes)
-    histories = {run_id: metric_history(client, run_id, [metric]) for run_id in trials["run_id"]}
+    histories = metric_histories(sweep.tracking_uri, list(trials["run_id"]), [metric])
     return rank_with_replicates(add_ranking_values(trials, histories, metric, mode), metric, mode, min_modes)[0]
 
 
 def register_best_trial(spec: SweepSpec, sweep: SweepRun) -> None:
     """The report's #1 trial (the one ranking: `pipeline.stats.ranking`) becomes a version of the
     registered model named after the sweep; its ranked checkpoint is read once, for the model and the maps."""
-    ranked = rank_sweep(sweep.client(), sweep.experiment_id, sweep.run_id, spec.primary_metric, spec.primary_mode,
-                        spec.search.min_modes)
+    ranked = rank_sweep(sweep, spec.primary_metric, spec.primary_mode, spec.search.min_modes)
     usable = [row for _, row in ranked.iterrows() if pd.notna(row.get(BEST)) and trial_status(row) not in UNUSABLE]
     if not usable:
         print(f"No trial reported {spec.primary_metric} without diverging or erroring: no model registered.",

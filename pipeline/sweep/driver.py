@@ -30,6 +30,7 @@ from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import NO_HISTORY, History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
+from pipeline.sweep.progress import ConsoleProgress
 from pipeline.sweep.racing import SeedRacer, race_searcher
 from pipeline.sweep.searchers import search_algorithm
 from pipeline.sweep.space import listed_points, param_space, scheduler, tune_num_samples
@@ -128,6 +129,9 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, searcher:
             ),
             stop=combined(stoppers(spec)),
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+            verbose=0,  # Tune's reporter ends with a table of every trial: ConsoleProgress prints a summary
+            callbacks=[ConsoleProgress(spec.primary_metric, spec.primary_mode, list(spec.parameters),
+                                       setup.results_dir)],
         ),
     )
 

@@ -140,15 +140,3 @@ def find_parent(client: MlflowClient, experiment_id: str, parent_run_id: str | N
         raise SweepNotFound(f"no sweep {which} in experiment {experiment_id}")
     return parents.sort_values("start_time", ascending=False).iloc[0]
 
-
-def metric_history(client: MlflowClient, run_id: str, keys: list[str]) -> pd.DataFrame:
-    """One row per step, one column per key; a value logged twice at a step (a restarted trial) counts once."""
-    frames = []
-    for key in keys:
-        points = client.get_metric_history(run_id, key)
-        if points:
-            series = pd.Series({m.step: m.value for m in sorted(points, key=lambda m: m.timestamp)}, name=key)
-            frames.append(series)
-    if not frames:
-        return pd.DataFrame(columns=["step"])
-    return pd.concat(frames, axis=1).sort_index().rename_axis("step").reset_index()
