@@ -36,7 +36,7 @@ from pipeline.core.metrics.classifier import (
 )
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.core.metrics.split import DigitSplit, digit_split, subset
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
 N = 2000  # the main job's eval.samples
 OLD_EPOCHS, OLD_HELD_OUT_EVERY = 15, 10  # the classifier recipe before issue 24 (lenet-v2)

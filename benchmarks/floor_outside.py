@@ -24,7 +24,7 @@ from pipeline.core.data import GanDataset, load_dataset
 from pipeline.core.data.mnist import mnist
 from pipeline.core.metrics.classifier import DigitClassifier, cached_classifier, classifier_accuracy, train_classifier
 from pipeline.core.metrics.split import DigitSplit, digit_split, subset
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
 SEED = 0  # which digits the random and balanced sets take
 
@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     digits = load_dataset(dataset_config("mnist5k"))
     split = digit_split(digits)
-    train, test = mnist(str(args.mnist), "train"), mnist(str(args.mnist), "test")
+    train, test = mnist(str(args.mnist), split="train"), mnist(str(args.mnist), split="test")
     outside = outside_mnist5k(train, digits)
     sets = real_sets(test, outside)
     print("| feature classifier | floor | " + " | ".join(sets) + " | accuracy: mnist5k held out | test split |")

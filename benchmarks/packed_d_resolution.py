@@ -24,7 +24,8 @@ from pipeline.core.data import load_dataset
 from pipeline.core.gan import build_optimizer
 from pipeline.core.losses import decision_accuracy, discriminator_loss
 from pipeline.core.models import build_models
-from pipeline.spec.config import ModelConfig, OptimizerConfig, dataset_config
+from pipeline.spec.config import ModelConfig, OptimizerConfig
+from pipeline.spec.datasets import dataset_config
 
 CHANCE = 2 * math.log(2)  # D's loss (real + fake cross-entropy) when its logits carry nothing
 

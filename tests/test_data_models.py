@@ -6,7 +6,8 @@ import torch
 from pipeline.core.data import BatchSampler, load_dataset
 from pipeline.core.data.mixtures import GRID25_STD, RING8_STD
 from pipeline.core.models import Dropout, Maxout, build_models
-from pipeline.spec.config import ModelConfig, dataset_config
+from pipeline.spec.config import ModelConfig
+from pipeline.spec.datasets import dataset_config
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import torch
 
 from pipeline.core.data import DatasetError, load_dataset
 from pipeline.core.metrics.split import digit_split
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
-from .fixtures import write_csv, write_image_folder, write_mnist_idx
+from .fixtures import write_celeba_zip, write_cifar10_tarball, write_csv, write_image_folder, write_mnist_idx
 
 
 @pytest.mark.parametrize(("gz", "torchvision_layout"), [(True, False), (False, False), (True, True)])
@@ -116,10 +116,13 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
 
 def test_each_dataset_says_its_feature_space_as_its_config_does(tmp_path):
     """The capability lives on the dataset (config class and loaded data), not in lists of names."""
-    from pipeline.spec.config import DATASET_CONFIGS
+    from pipeline.spec.datasets import DATASET_CONFIGS
 
     fields = {
         "mnist": {"path": str(write_mnist_idx(tmp_path / "mnist", count=100))},
+        "fashion_mnist": {"path": str(write_mnist_idx(tmp_path / "fashion", count=100))},
+        "cifar10": {"path": str(write_cifar10_tarball(tmp_path / "cifar10", per_batch=4).parent)},
+        "celeba": {"path": str(write_celeba_zip(tmp_path / "celeba", count=3))},
         "stacked_mnist": {"points": 200},
         "image_folder": {"path": str(write_image_folder(tmp_path / "faces")), "image_size": 28},
         "tabular": {"path": str(write_csv(tmp_path / "people.csv"))},

@@ -10,7 +10,7 @@ from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import cached_classifier, classifier_accuracy, classifier_path
 from pipeline.core.metrics.split import digit_split
 from pipeline.spec import metric_names as names
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
 
 @pytest.fixture(scope="module")

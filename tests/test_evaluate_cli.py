@@ -11,7 +11,7 @@ from pipeline.core.data.mixtures import RING8_STD, mixture, ring8_centres
 from pipeline.core.evaluate import main
 from pipeline.core.train import train
 from pipeline.spec import metric_names as names
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
 from .conftest import tiny_spec
 

@@ -1,17 +1,23 @@
-"""The FID Inception network: its layout, loading weights from a local file only, and image_folder
-trials scored on it. The real weights cannot be fetched here, so the tests use a randomly initialised
-network saved the way pytorch-fid's weights file is (a plain state dict)."""
+"""The FID Inception network: its layout, its weights from a local file or fetched by URL (SHA-256
+checked), and image_folder trials scored on it. The real weights cannot be fetched here, so the tests
+use a randomly initialised network saved the way pytorch-fid's weights file is (a plain state dict),
+served from loopback."""
+
+import hashlib
 
 import pytest
 import torch
 
+from pipeline.core.data.download import DATA_HOME_VARIABLE, DownloadError, RemoteFile
+from pipeline.core.data.published import Published
+from pipeline.core.metrics import inception
 from pipeline.core.metrics.inception import FEATURE_DIM, FIDInception, inception_features, load_fid_inception
 from pipeline.core.train import train
-from pipeline.spec.config import ConfigError
 from pipeline.spec.loading import load_spec
 
 from .conftest import SEARCH_SPACES
 from .fixtures import write_image_folder
+from .servers import FileServer
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +52,23 @@ def test_loading_errors_name_the_option(tmp_path):
         load_fid_inception(wrong)
 
 
-def test_image_folder_needs_the_weights_option(tmp_path):
-    with pytest.raises(ConfigError) as info:
-        load_spec(SEARCH_SPACES / "dropout.yaml", [f"trial.dataset={{name: image_folder, path: {tmp_path}}}"])
-    assert info.value.key == "trial" and "eval.inception_weights" in info.value.message
+def test_without_a_weights_option_the_published_weights_are_fetched_and_their_sha256_checked(
+        tmp_path, weights_file, monkeypatch):
+    """pytorch-fid's file by URL into the data cache; the 8 hex digits of its name start its SHA-256."""
+    prefix = hashlib.sha256(weights_file.read_bytes()).hexdigest()[:8]
+    monkeypatch.setenv(DATA_HOME_VARIABLE, str(tmp_path / "cache"))
+    with FileServer(weights_file.parent) as host:
+        for checksum, fetched in ((f"sha256:{'0' * 8}", False), (f"sha256:{prefix}", True)):
+            monkeypatch.setattr(inception, "FID_INCEPTION", Published("weights", (RemoteFile(
+                "pt_inception.pth", checksum, (f"{host.url}/{weights_file.name}",)),), (host.url,)))
+            if not fetched:
+                with pytest.raises(DownloadError, match="checksum mismatch: sha256"):
+                    inception.fid_inception_weights(None)
+                continue
+            path = inception.fid_inception_weights(None)
+    assert path == tmp_path / "cache" / "weights" / "pt_inception.pth" and host.requests[weights_file.name] == 2
+    assert load_fid_inception(path).fc.out_features == 1008
+    assert inception.fid_inception_weights(str(weights_file)) == weights_file  # a local file is used as it is
 
 
 @pytest.mark.slow

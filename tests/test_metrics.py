@@ -13,7 +13,7 @@ from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import DigitClassifier, classify
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.spec import metric_names as names
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 
 
 def scipy_fid(mu1, s1, mu2, s2):

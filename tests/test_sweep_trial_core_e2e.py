@@ -11,7 +11,7 @@ import torch
 
 from pipeline.core.data import load_dataset
 from pipeline.spec import metric_names as names
-from pipeline.spec.config import dataset_config
+from pipeline.spec.datasets import dataset_config
 from pipeline.tracking.keys import REASON_TAG, STATUS_TAG
 from pipeline.tracking.outputs import content_digest
 

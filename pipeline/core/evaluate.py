@@ -28,7 +28,8 @@ from pipeline.core.data import GanDataset, load_dataset
 from pipeline.core.gan import checkpoint_to_generator, generate
 from pipeline.core.train import EVAL_NOISE_SEED, build_evaluator
 from pipeline.errors import UserError
-from pipeline.spec.config import DATASET_NAMES, EvalConfig, TrialConfig, dataset_config
+from pipeline.spec.config import EvalConfig, TrialConfig
+from pipeline.spec.datasets import DATASET_NAMES, dataset_config
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 
 DEFAULT_N = EvalConfig().samples

@@ -34,7 +34,7 @@ from pipeline.core.images import histogram_plot, image_grid, scatter_plot
 from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import digit_source, needs_classifier
-from pipeline.core.metrics.inception import load_fid_inception
+from pipeline.core.metrics.inception import fid_inception_weights, load_fid_inception
 from pipeline.core.parallel import DataParallel
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError, EvalConfig, TrialConfig
@@ -157,11 +157,12 @@ def evaluation_pictures(samples: torch.Tensor, dataset: GanDataset, evaluator: E
 
 def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None) -> Evaluator:
     """The trial's evaluator with its feature network: the shared digit classifier (trained and cached
-    if not given) or the FID Inception network of eval.inception_weights."""
+    if not given) or the FID Inception network (eval.inception_weights, else pytorch-fid's file, fetched once)."""
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
-    weights = config.inception_weights
-    inception = load_fid_inception(weights) if weights and dataset.feature_space == INCEPTION else None
+    inception = None
+    if dataset.feature_space == INCEPTION:
+        inception = load_fid_inception(fid_inception_weights(config.inception_weights))
     return Evaluator(dataset, config.samples, classifier, inception)
 
 

@@ -101,6 +101,15 @@ def sweep_curves(histories: dict[str, pd.DataFrame], metric: str, best: str | No
     return to_png(figure)
 
 
+def crowd(count: int) -> tuple[float, float]:
+    """(marker area, alpha) for `count` points or lines: fainter and smaller past SUMMARY_TRIALS, so that a
+    chart of 1,000 trials shows where they cluster instead of one blot."""
+    if count <= SUMMARY_TRIALS:
+        return 36.0, 0.7
+    thinning = (SUMMARY_TRIALS / count) ** 0.5
+    return max(6.0, 36.0 * thinning), max(0.12, 0.7 * thinning)
+
+
 def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str, metric: str) -> bytes | None:
     """The metric (each trial's ranking value) against each swept parameter; text values as categories."""
     trials = trials[trials[value].notna()]  # diverged trials have no value, and must not stretch the axes
@@ -109,6 +118,7 @@ def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str
     figure = Figure(figsize=(3.2 * len(swept), 3))
     figure.subplots_adjust(left=0.55 / len(swept) + 0.02, right=0.98, bottom=0.22, top=0.95,
                            wspace=0.45)
+    size, alpha = crowd(len(trials))
     for ax, key in zip(np.atleast_1d(figure.subplots(1, len(swept))), swept, strict=True):
         raw = param_text(trials, key)
         applies = raw.notna()  # a trial the key did not apply to has no place on its axis
@@ -116,10 +126,10 @@ def metric_against_parameters(trials: pd.DataFrame, swept: list[str], value: str
         number = numeric(raw)
         if number is None:
             categories = categories_of(raw)
-            ax.scatter(raw.map(categories.index), values, alpha=0.7)
+            ax.scatter(raw.map(categories.index), values, s=size, alpha=alpha)
             ax.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         else:
-            ax.scatter(number, values, alpha=0.7)
+            ax.scatter(number, values, s=size, alpha=alpha)
             if log_scaled(number.min(), number.max()):
                 ax.set_xscale("log")
         ax.set_xlabel(key, fontsize=8)
@@ -154,8 +164,9 @@ def parallel_coordinates(trials: pd.DataFrame, swept: list[str], value: str, met
     figure = Figure(figsize=(2.2 * (len(swept) + 1) + 1, 3.4))
     ax = figure.subplots()
     figure.subplots_adjust(left=0.05, right=0.95, bottom=0.22, top=0.84)
+    _, alpha = crowd(len(rows))
     for line, good in sorted(zip(scaled, goodness, strict=True), key=lambda pair: pair[1]):  # best drawn last
-        ax.plot(range(matrix.shape[1]), line, color=colormaps["viridis"](good), alpha=0.8)
+        ax.plot(range(matrix.shape[1]), line, color=colormaps["viridis"](good), alpha=max(alpha, good * 0.9))
     labels = [f"{key}{suffix}" for key, (_, suffix) in zip(swept, axes_values, strict=True)] + [metric]
     ax.set_xticks(range(matrix.shape[1]), labels, fontsize=7, rotation=15)
     ax.set_yticks([])

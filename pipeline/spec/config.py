@@ -10,16 +10,12 @@ turns into `ConfigError`, naming the file and the dotted key.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
-    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -27,7 +23,8 @@ from pydantic import (
 
 from pipeline.errors import UserError
 from pipeline.spec import metric_names
-from pipeline.spec.feature_spaces import COORDINATES, DIGITS, INCEPTION, STACKED_DIGITS
+from pipeline.spec.base import Strict, absolute_path
+from pipeline.spec.datasets import DatasetConfig
 
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
 
@@ -40,102 +37,7 @@ class ConfigError(UserError, ValueError):
         super().__init__(f"{source}: {key}: {message}")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-def absolute_path(value: str | None) -> str | None:
-    """Relative paths are taken from the working directory, then made absolute: Ray runs trials elsewhere."""
-    return None if value is None else str(Path(value).expanduser().resolve())
-
-
-# Each dataset config says what its data is: images (for dcgan) and its feature space (evaluator.py);
-# its loader (data/) builds a GanDataset with the same feature space (tests/test_datasets.py checks).
-class Ring8Config(Strict):
-    name: Literal["ring8"]
-    images: ClassVar[bool] = False
-    feature_space: ClassVar[str] = COORDINATES
-
-
-class Grid25Config(Strict):
-    name: Literal["grid25"]
-    images: ClassVar[bool] = False
-    feature_space: ClassVar[str] = COORDINATES
-
-
-class Mnist5kConfig(Strict):
-    name: Literal["mnist5k"]
-    images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = DIGITS
-
-
-class MnistConfig(Strict):
-    """Full MNIST from IDX files (gz or raw), in `path` or torchvision's `path/MNIST/raw`."""
-
-    name: Literal["mnist"]
-    images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = DIGITS
-    path: str
-    split: Literal["train", "test"] = "train"
-    _absolute = field_validator("path")(absolute_path)
-
-
-class StackedMnistConfig(Strict):
-    """Three random digits as the channels of one image: 1000 modes (VEEGAN, PacGAN)."""
-
-    name: Literal["stacked_mnist"]
-    images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = STACKED_DIGITS
-    source: Literal["mnist5k", "mnist"] = "mnist5k"
-    path: str | None = None  # IDX folder, for source: mnist
-    split: Literal["train", "test"] = "train"
-    points: int = Field(25_600, ge=100)  # PacGAN evaluates on 26k samples; 25.6k stacks keep memory small
-    seed: int = 0  # which digits are stacked
-    _absolute = field_validator("path")(absolute_path)
-
-    @model_validator(mode="after")
-    def _path_for_mnist(self) -> StackedMnistConfig:
-        if self.source == "mnist" and self.path is None:
-            raise ValueError("source: mnist needs path: the folder of MNIST IDX files")
-        return self
-
-
-class ImageFolderConfig(Strict):
-    """Every image under `path` (CelebA, say), resized and centre-cropped to image_size."""
-
-    name: Literal["image_folder"]
-    images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = INCEPTION
-    path: str
-    image_size: Literal[28, 32, 64] = 64  # the sizes dcgan is built for
-    channels: Literal[1, 3] = 3
-    limit: int | None = Field(None, ge=1)  # the first `limit` files in sorted order
-    _absolute = field_validator("path")(absolute_path)
-
-
-class TabularConfig(Strict):
-    """A CSV of numeric columns, standardized for training; samples map back to the original units."""
-
-    name: Literal["tabular"]
-    images: ClassVar[bool] = False
-    feature_space: ClassVar[str] = COORDINATES
-    path: str
-    _absolute = field_validator("path")(absolute_path)
-
-
-DatasetConfig = Annotated[
-    Ring8Config | Grid25Config | Mnist5kConfig | MnistConfig | StackedMnistConfig | ImageFolderConfig | TabularConfig,
-    Field(discriminator="name"),
-]
-DATASET_CONFIGS = (Ring8Config, Grid25Config, Mnist5kConfig, MnistConfig, StackedMnistConfig, ImageFolderConfig,
-                   TabularConfig)
-DATASET_NAMES = tuple(get_args(c.model_fields["name"].annotation)[0] for c in DATASET_CONFIGS)
-_DATASET_ADAPTER = TypeAdapter(DatasetConfig)
-
-
-def dataset_config(name: str, **fields: Any) -> DatasetConfig:
-    """A dataset config from its name and fields: dataset_config("mnist", path="data/mnist")."""
-    return _DATASET_ADAPTER.validate_python({"name": name, **fields})
 
 
 class ModelConfig(Strict):
@@ -225,7 +127,9 @@ class TrainConfig(Strict):
 class EvalConfig(Strict):
     # FID is biased by n, so every trial of a sweep evaluates the same number of samples.
     samples: int = Field(2000, ge=10)
-    inception_weights: str | None = None  # image_folder: local FID Inception weights (pytorch-fid's .pth)
+    # FID Inception weights for image data scored in Inception features (cifar10, celeba, image_folder): a local
+    # copy of pytorch-fid's .pth; None fetches that file into the data cache, its SHA-256 checked
+    inception_weights: str | None = None
     _absolute = field_validator("inception_weights")(absolute_path)
 
 
@@ -242,9 +146,6 @@ class TrialConfig(Strict):
             raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
         if self.train.batch_size % self.model.pack:
             raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
-        if self.dataset.feature_space == INCEPTION and self.eval.inception_weights is None:
-            raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights "
-                             "to a local weights file (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
         if self.model.d_frozen and self.model.d_init is None:
             raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
         if self.model.d_frozen and self.train.r1_weight > 0:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.spec.conditions import check_conditions, expand_grid
 from pipeline.spec.config import (
-    DATASET_NAMES,
     POPULATION_SCHEDULERS,
     SEED_COUNT,
     SEED_RACE,
@@ -29,6 +28,7 @@ from pipeline.spec.config import (
     TrialConfig,
     with_values,
 )
+from pipeline.spec.datasets import DATASET_NAMES
 from pipeline.spec.overrides import OverrideError, apply_override
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from pipeline.spec.feature_spaces import INCEPTION
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def load_image(path: Path, size: int, mode: str) -> np.ndarray:
+def load_image(path: Path | BinaryIO, size: int, mode: str) -> np.ndarray:
     """Shorter side scaled to `size`, then the centre size x size square."""
     try:
         with Image.open(path) as image:

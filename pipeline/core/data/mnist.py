@@ -1,6 +1,8 @@
-"""Full MNIST from IDX files (plain or .gz), as distributed by LeCun et al. or laid out by torchvision.
+"""MNIST and Fashion-MNIST from their IDX files (plain or .gz), as published or laid out by torchvision:
+from the user's folder, or downloaded by name into the data cache.
 
-    mnist(path="data/mnist", split="train")      # 60,000 digits; split="test": 10,000
+    mnist(path="data/mnist", url=None, split="train")      # 60,000 digits; split="test": 10,000
+    fashion_mnist(path=None, url=None, split="train")       # fetched into $GAN_SWEEP_DATA/fashion_mnist
 
 The train split carries the test split, when the folder has it, as `unseen`: the digits the feature
 classifier leaves for its accuracy and the evaluation's real-data floor.
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.core.data.base import DatasetError, GanDataset
+from pipeline.core.data.published import FASHION_MNIST, MNIST, Published, published_folder
 from pipeline.spec.feature_spaces import DIGITS
 
 STEMS = {
@@ -52,14 +55,30 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def mnist(path: str, split: str = "train") -> GanDataset:
+def idx_folder(published: Published, path: str | None, url: str | None) -> Path:
+    """The user's folder (`path`), else the cache's, downloading the published files there first."""
+    if path is None:
+        return published_folder(published, url)
     folder = Path(path)
     if not folder.is_dir():
-        raise DatasetError(f"{folder}: no such folder (dataset.path of mnist)")
-    digits = read_split(folder, split)
+        raise DatasetError(f"{folder}: no such folder (dataset.path of {published.name})")
+    return folder
+
+
+def mnist(path: str | None, url: str | None = None, split: str = "train") -> GanDataset:
+    return idx_dataset("mnist", idx_folder(MNIST, path, url), split)
+
+
+def fashion_mnist(path: str | None, url: str | None = None, split: str = "train") -> GanDataset:
+    return idx_dataset("fashion_mnist", idx_folder(FASHION_MNIST, path, url), split)
+
+
+def idx_dataset(name: str, folder: Path, split: str) -> GanDataset:
+    """The split, with the test split as `unseen` beside the train split when the folder has it."""
+    images = read_split(name, folder, split)
     if split == "train" and has_split(folder, "test"):
-        return replace(digits, unseen=read_split(folder, "test"))
-    return digits
+        return replace(images, unseen=read_split(name, folder, "test"))
+    return images
 
 
 def has_split(folder: Path, split: str) -> bool:
@@ -71,10 +90,10 @@ def has_split(folder: Path, split: str) -> bool:
     return True
 
 
-def read_split(folder: Path, split: str) -> GanDataset:
+def read_split(name: str, folder: Path, split: str) -> GanDataset:
     image_stem, label_stem = STEMS[split]
     images, labels = read_idx(find_idx(folder, image_stem)), read_idx(find_idx(folder, label_stem))
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):
         raise DatasetError(f"{folder}: expected N x 28 x 28 images and N labels, got {images.shape} and {labels.shape}")
     points = torch.from_numpy(images.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
-    return GanDataset("mnist", points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=DIGITS)
+    return GanDataset(name, points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=DIGITS)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from pipeline.core.data.published import FID_INCEPTION, published_folder
+
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
 
@@ -157,6 +159,14 @@ class FIDInception(nn.Module):
         for name in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c"):
             x = getattr(self, f"Mixed_{name}")(x)
         return functional.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def fid_inception_weights(path: str | None) -> Path:
+    """The weights file: `path` (eval.inception_weights), else pytorch-fid's in the data cache, downloaded
+    and its SHA-256 checked the first time."""
+    if path is not None:
+        return Path(path)
+    return published_folder(FID_INCEPTION, None) / FID_INCEPTION.files[0].name
 
 
 def load_fid_inception(path: str | Path) -> FIDInception:
