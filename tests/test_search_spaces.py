@@ -2,12 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 
+from pipeline.core.metrics.inception import FIDInception
 from pipeline.core.train import train
 from pipeline.spec.config import with_values
 from pipeline.sweep.space import grid_points
 
 from .conftest import SEARCH_SPACES, tiny_spec
+from .fixtures import write_celeba_zip, write_cifar10_tarball
 
 SHIPPED = sorted(path.stem for path in SEARCH_SPACES.glob("*.yaml"))
 
@@ -24,9 +27,30 @@ def test_the_main_and_the_2d_specs_ship():
     assert {"dropout", "ring8"} <= set(SHIPPED)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_spec_trains_one_tiny_trial(name):
-    spec = tiny_spec(name)
+# The natural-image studies read their real files from the tests' copies in the published formats, and
+# score on a randomly initialised FID Inception network saved as pytorch-fid's file is (nothing is fetched).
+INCEPTION_DATA = {"cifar10", "celeba"}
+
+
+@pytest.fixture(scope="module")
+def local_data(tmp_path_factory) -> dict[str, list[str]]:
+    folder = tmp_path_factory.mktemp("published")
+    weights = folder / "pt_inception.pth"
+    torch.manual_seed(0)
+    torch.save(FIDInception().state_dict(), weights)
+    scored = f"trial.eval.inception_weights={weights}"
+    return {
+        "cifar10": [f"trial.dataset.path={write_cifar10_tarball(folder / 'cifar10', per_batch=100).parent}", scored],
+        "celeba": [f"trial.dataset.path={write_celeba_zip(folder / 'celeba', count=420)}",
+                   "trial.dataset.image_size=32", scored],
+    }
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in INCEPTION_DATA else name
+                                  for name in SHIPPED])
+def test_shipped_spec_trains_one_tiny_trial(name, request):
+    local = request.getfixturevalue("local_data")[name] if name in INCEPTION_DATA else []
+    spec = tiny_spec(name, *local)
     first = grid_points(spec)[0] if spec.search.algorithm == "grid" else {}
     collected = Collect()
     final = train(with_values(spec.trial, first), collected)

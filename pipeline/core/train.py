@@ -81,15 +81,17 @@ def train(
     checkpoint: dict | None = None,
     device: str | torch.device = "cpu",
     parallel: DataParallel | None = None,
+    dataset: GanDataset | None = None,
 ) -> dict[str, float]:
     """Train one GAN, reporting every `eval_every` steps; returns the last evaluation's metrics.
 
     `classifier` is the digit feature network (shared by the sweep; loaded from the cache if None).
     `checkpoint` resumes a run: training continues from its step with its exact state.
     `parallel` makes this one of several data-parallel workers (a set-up torch.distributed group).
+    `dataset` is config.dataset's data where the caller loaded it already (a sweep's driver, once for all trials).
     """
     device = torch.device(device)
-    dataset = load_dataset(config.dataset)
+    dataset = load_dataset(config.dataset) if dataset is None else dataset
     main = parallel is None or parallel.is_main  # only rank 0 evaluates
     evaluator = build_evaluator(config.eval, dataset, classifier) if main else None
     real_points = dataset.points.to(device)

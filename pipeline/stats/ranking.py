@@ -39,9 +39,16 @@ def trial_status(row: pd.Series) -> str:
     return str(cell(row, f"tags.{STATUS_TAG}") or cell(row, "status") or "").lower()
 
 
+def column_or_empty(trials: pd.DataFrame, column: str) -> pd.Series:
+    return trials[column] if column in trials else pd.Series(None, index=trials.index, dtype=object)
+
+
 def unusable(trials: pd.DataFrame) -> pd.Series:
-    """Which trials ended diverged or errored (a boolean per row)."""
-    return trials.apply(lambda row: trial_status(row) in UNUSABLE, axis=1).astype(bool)
+    """Which trials ended diverged or errored (a boolean per row; `trial_status` over the whole frame at once,
+    which a 1,000-trial report calls for every configuration)."""
+    tag, run = column_or_empty(trials, f"tags.{STATUS_TAG}"), column_or_empty(trials, "status")
+    status = tag.where(tag.notna() & (tag != ""), run).fillna("").astype(str).str.lower()
+    return status.isin(UNUSABLE)
 
 
 def add_ranking_values(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], metric: str, mode: str

@@ -216,6 +216,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             gpus=gpus,
             objectives=spec.objectives,
             dataset_input=training_input(spec, dataset),
+            dataset=dataset,
             mutable=tuple(spec.scheduler.mutations),
             conditional=tuple(key for key, param in spec.parameters.items() if param.when),
             workers=r.workers_per_trial,

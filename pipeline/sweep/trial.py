@@ -24,6 +24,7 @@ import torch
 from mlflow.entities import DatasetInput
 from ray import tune
 
+from pipeline.core.data import GanDataset
 from pipeline.core.gan import checkpoint_to_generator
 from pipeline.core.metrics.classifier import TrainedClassifier
 from pipeline.core.parallel import DataParallel
@@ -72,6 +73,9 @@ class TrialSetup:
     start_timeout_s: float | None = None  # multi-worker trials: for the worker group to start; None: Ray's (60 s)
     start_retries: int = -1  # multi-worker trials: starts tried again after a timeout; -1: until it starts
     dataset_input: DatasetInput | None = None  # the training data as an MLflow run input (tracking/outputs.py)
+    # the data of the spec's trial.dataset, loaded (downloaded) once by the driver: trials on every node read it
+    # from Ray's object store instead of fetching it again
+    dataset: GanDataset | None = None
 
 
 @dataclass
@@ -219,9 +223,11 @@ def train_trial(
     reporter = RayReporter(run, mutated, send, leading=leading, ranking=setup.objectives[0], ranked=ranked)
     if run is not None and donor not in (None, run.run_id):  # another trial's checkpoint: a PBT exploit
         run.log_exploit(donor, checkpoint["step"], {key: float(value) for key, value in mutated.items()})
+    # a sweep over a dataset key loads each trial's own data; every other trial trains on the driver's
+    shared = setup.dataset if trial_config.dataset.model_dump() == setup.trial["dataset"] else None
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
-              checkpoint=checkpoint, device=device, parallel=parallel)
+              checkpoint=checkpoint, device=device, parallel=parallel, dataset=shared)
     except Diverged as err:
         end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
         report_divergence(reporter, setup)
