@@ -54,7 +54,8 @@ def read_split(source: Path, split: str, limit: int | None) -> GanDataset:
         raise DatasetError(f"{source}: not CIFAR-10's python batches ({type(err).__name__}: {err})") from err
     pixels, classes = np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
     points = torch.from_numpy(pixels).float() / 127.5 - 1.0
-    return GanDataset("cifar10", points, torch.from_numpy(classes), num_modes=10, feature_space=INCEPTION)
+    # its ten classes are in the labels, but no CIFAR-10 classifier scores samples here: no modes are counted
+    return GanDataset("cifar10", points, torch.from_numpy(classes), num_modes=0, feature_space=INCEPTION)
 
 
 def cifar10_source(path: str | None, url: str | None) -> Path:
