@@ -86,5 +86,6 @@ def test_image_folder_trial_is_scored_on_inception_features(tmp_path, weights_fi
 
     kept = Keep()
     train(spec.trial, kept)
-    assert {"fid", "kid", "precision", "recall"} <= set(kept.metrics) and "modes" not in kept.metrics
+    assert {"fid", "kid", "precision", "recall", "inception_score", "inception_score_sd"} <= set(kept.metrics)
+    assert "modes" not in kept.metrics and 1.0 <= kept.metrics["inception_score"] <= 1008
     assert kept.images["samples"].ndim == 3

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.core.metrics.class_score import probabilities_to_class_score
+from pipeline.core.metrics.class_score import probabilities_to_class_score, probabilities_to_inception_score
 from pipeline.core.metrics.kid import (
     features_to_kid,
     features_to_kid_reference,
@@ -121,3 +121,24 @@ def test_class_score_bounds():
     one_class[:, 3] = 1.0
     assert probabilities_to_class_score(one_class) == pytest.approx(1.0, rel=1e-6)
     assert probabilities_to_class_score(torch.full((50, 10), 0.1)) == pytest.approx(1.0, rel=1e-6)
+
+
+def improved_gan_inception_score(preds: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """The original Inception Score code (openai/improved-gan, inception_score/model.py), transcribed."""
+    scores = []
+    for i in range(splits):
+        part = preds[(i * preds.shape[0] // splits):((i + 1) * preds.shape[0] // splits), :]
+        kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
+        scores.append(np.exp(np.mean(np.sum(kl, 1))))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+@pytest.mark.parametrize("count", [1000, 1003])
+def test_inception_score_matches_the_original_code(count):
+    rng = np.random.default_rng(count)
+    logits = rng.normal(0, 4, (count, 1008)) + 6 * (np.arange(1008) == rng.integers(0, 50, (count, 1)))
+    preds = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # a softmax: peaked, never exactly 0
+    mean, sd = probabilities_to_inception_score(torch.from_numpy(preds))
+    expected_mean, expected_sd = improved_gan_inception_score(preds)
+    assert mean == pytest.approx(expected_mean, rel=1e-9) and sd == pytest.approx(expected_sd, rel=1e-6)
+    assert 1.0 < mean <= 1008

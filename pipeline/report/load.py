@@ -18,7 +18,13 @@ from tqdm import tqdm
 
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import POPULATION_SCHEDULERS
-from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
+from pipeline.spec.metric_names import (
+    FLOOR_PREFIX,
+    FLOOR_SD_PREFIX,
+    FLOOR_SOURCE_PARAM,
+    FLOOR_SPREAD_PARAM,
+    PROTOCOL_PARAM,
+)
 from pipeline.tracking.keys import (
     END_REASON_TAG,
     LATENT_FOLDER,
@@ -58,6 +64,7 @@ class SweepData:
     floor_sd: dict[str, float] = field(default_factory=dict)  # the floor's sd over real sets of eval.samples
     floor_source: str | None = None  # which real points the floor scores (None: a sweep from before it was logged)
     floor_spread: str | None = None  # which real sets floor_sd is over
+    protocol: str | None = None  # how every metric is computed: feature space, n, reference, weights
     min_modes: int | None = None  # search.min_modes of the sweep
     seeds: int = 1  # search.seeds: replicates of each configuration (a race's max)
     delta: float | None = None  # search.delta: the smallest difference that matters, in the metric's units
@@ -157,6 +164,7 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         floor_sd=prefixed_metrics(parent, FLOOR_SD_PREFIX),
         floor_source=parent.get(f"params.{FLOOR_SOURCE_PARAM}"),
         floor_spread=parent.get(f"params.{FLOOR_SPREAD_PARAM}"),
+        protocol=parent.get(f"params.{PROTOCOL_PARAM}"),
         min_modes=parse_optional_int(parent.get("params.search.min_modes")),
         seeds=logged_seeds(parent),
         delta=parse_optional_float(parent.get("params.search.delta")),

@@ -18,6 +18,8 @@ LOSS_G = "loss_g"
 D_ACC_REAL = "d_acc_real"
 D_ACC_FAKE = "d_acc_fake"
 CLASS_SCORE = "class_score"  # the Inception Score's analog with the digit classifier
+INCEPTION_SCORE = "inception_score"  # natural images: over the FID Inception network's 1008 classes, 10 splits
+INCEPTION_SCORE_SD = "inception_score_sd"  # its sd over the 10 splits
 CLASSIFIER_ACCURACY = "classifier_accuracy"  # held-out accuracy of the feature network: a sanity figure
 
 # Training bookkeeping reported beside the metrics.
@@ -39,6 +41,7 @@ RANKABLE = {
     D_ACC_REAL: "max",
     D_ACC_FAKE: "max",
     CLASS_SCORE: "max",
+    INCEPTION_SCORE: "max",
 }
 
 ALL = tuple(RANKABLE)
@@ -52,3 +55,4 @@ FLOOR_PREFIX = "floor."  # real-vs-real floor metrics on the parent run: floor.f
 FLOOR_SD_PREFIX = "floor_sd."  # the floor's sd over real sets of eval.samples: floor_sd.fid, ...
 FLOOR_SOURCE_PARAM = "floor.source"  # on the parent run: which real points the floor scores
 FLOOR_SPREAD_PARAM = "floor.spread"  # on the parent run: which real sets floor_sd is over
+PROTOCOL_PARAM = "eval.protocol"  # on the parent run: the feature space, n, reference and weights of every metric

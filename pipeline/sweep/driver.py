@@ -6,6 +6,7 @@ Ray and MLflow wiring, so that a `--dry-run` or a bad file never imports or star
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -19,10 +20,12 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from pipeline.core.data import GanDataset, load_dataset
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
-from pipeline.core.metrics.evaluator import digit_source, needs_classifier
+from pipeline.core.metrics.evaluator import Evaluator, digit_source, needs_classifier
+from pipeline.core.metrics.inception import fid_inception_weights
 from pipeline.core.train import build_evaluator
 from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.spec.config import POPULATION_SCHEDULERS, SweepSpec
+from pipeline.spec.feature_spaces import INCEPTION
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
@@ -84,7 +87,16 @@ def log_real_floor(sweep: SweepRun, spec: SweepSpec, dataset: GanDataset,
     evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
     spread = evaluator.floor_spread()
     source = f"{spec.trial.eval.samples} {evaluator.parts.origin}"
-    log_floor(sweep, evaluator.real_floor(), source, spread.sd, spread.method)
+    log_floor(sweep, evaluator.real_floor(), source, spread.sd, spread.method, evaluation_protocol(spec, evaluator))
+
+
+def evaluation_protocol(spec: SweepSpec, evaluator: Evaluator) -> str:
+    """The evaluator's protocol, with the Inception weights' file and SHA-256 where they score the data."""
+    if spec.trial.dataset.feature_space != INCEPTION:
+        return evaluator.protocol()
+    weights = fid_inception_weights(spec.trial.eval.inception_weights)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return f"{evaluator.protocol()}; Inception weights {weights.name}, sha256 {digest[:16]}"
 
 
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:

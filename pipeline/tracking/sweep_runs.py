@@ -21,7 +21,13 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pipeline.spec.config import SweepSpec, flatten
-from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
+from pipeline.spec.metric_names import (
+    FLOOR_PREFIX,
+    FLOOR_SD_PREFIX,
+    FLOOR_SOURCE_PARAM,
+    FLOOR_SPREAD_PARAM,
+    PROTOCOL_PARAM,
+)
 from pipeline.tracking.keys import (
     DRIVER_CLOSE_TAG,
     END_REASON_TAG,
@@ -95,14 +101,15 @@ def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_na
     return SweepRun(tracking_uri, experiment_id, run.info.run_id, experiment_name)
 
 
-def log_floor(sweep: SweepRun, floor: dict[str, float], source: str, sd: dict[str, float], spread: str) -> None:
-    """The real-vs-real floor, which real points it scores, and its sd over real sets (`spread` says
-    which), once per sweep, on the parent run."""
+def log_floor(sweep: SweepRun, floor: dict[str, float], source: str, sd: dict[str, float], spread: str,
+              protocol: str) -> None:
+    """The real-vs-real floor, which real points it scores, its sd over real sets (`spread` says which),
+    and the evaluation protocol every metric of the sweep follows, once per sweep, on the parent run."""
     client = sweep.client()
     timestamp = int(time.time() * 1000)
     metrics = [Metric(f"{FLOOR_PREFIX}{k}", v, timestamp, 0) for k, v in floor.items()]
     metrics += [Metric(f"{FLOOR_SD_PREFIX}{k}", v, timestamp, 0) for k, v in sd.items()]
-    params = [Param(FLOOR_SOURCE_PARAM, source), Param(FLOOR_SPREAD_PARAM, spread)]
+    params = [Param(FLOOR_SOURCE_PARAM, source), Param(FLOOR_SPREAD_PARAM, spread), Param(PROTOCOL_PARAM, protocol)]
     client.log_batch(sweep.run_id, metrics=metrics, params=params)
 
 

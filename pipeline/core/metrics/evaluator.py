@@ -22,10 +22,10 @@ import torch
 
 from pipeline.core.data import GanDataset
 from pipeline.core.data.stacked import channel_digits, stacked
-from pipeline.core.metrics.class_score import probabilities_to_class_score
+from pipeline.core.metrics.class_score import probabilities_to_class_score, probabilities_to_inception_score
 from pipeline.core.metrics.classifier import TrainedClassifier, classify
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
-from pipeline.core.metrics.inception import FIDInception, inception_features
+from pipeline.core.metrics.inception import FIDInception, inception_outputs
 from pipeline.core.metrics.kid import features_to_kid_reference, reference_to_kid_and_sd
 from pipeline.core.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.core.metrics.modes import (
@@ -106,7 +106,7 @@ class Assessed:
     features: torch.Tensor
     mode_index: torch.Tensor | None  # None where the data has no known modes
     high_quality: torch.Tensor | None
-    probabilities: torch.Tensor | None  # digits only
+    probabilities: torch.Tensor | None  # digits: the classifier's; natural images: Inception's 1008 classes
 
 
 class Evaluator:
@@ -154,7 +154,8 @@ class Evaluator:
             raise ValueError(f"samples must be N x {' x '.join(map(str, expected))}, got shape {tuple(points.shape)}")
         points = points.detach().float().cpu()
         if self.inception is not None:
-            return Assessed(inception_features(self.inception, points), None, None, None)
+            features, probabilities = inception_outputs(self.inception, points)
+            return Assessed(features, None, None, probabilities)
         if self.dataset.centres is not None:
             return Assessed(points, *points_to_modes(points, self.dataset.centres, self.dataset.std), None)
         if self.classifier is None:  # tabular: standardized columns, no modes
@@ -191,9 +192,25 @@ class Evaluator:
             metrics.update(modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram,
                                             self.min_mode_share))
             self.last_histogram = mode_histogram(seen.mode_index, self.real_histogram.numel())
-        if seen.probabilities is not None:
+        if self.inception is not None:
+            metrics[names.INCEPTION_SCORE], metrics[names.INCEPTION_SCORE_SD] = probabilities_to_inception_score(
+                seen.probabilities)
+        elif seen.probabilities is not None:
             metrics[names.CLASS_SCORE] = probabilities_to_class_score(seen.probabilities)
         return metrics | self.extra
+
+    def protocol(self) -> str:
+        """How every metric of this evaluator is computed, in words: the feature space, n and the real reference."""
+        space = {
+            INCEPTION: "FID Inception pool features (images resized bilinearly to 299 px, as pytorch-fid does); "
+                       "Inception Score over its 1008 classes in 10 splits",
+            DIGITS: f"the penultimate layer of a classifier trained on {self.dataset.name}'s own classes "
+                    f"(not comparable with Inception FIDs)",
+            STACKED_DIGITS: "the digit classifier on each of the three channels, features side by side",
+        }.get(self.dataset.feature_space, "the points' own coordinates")
+        return (f"{space}; each evaluation scores {self.samples} generated samples against {self.samples} of "
+                f"{len(self.parts.reference)} real ones (FID: all {len(self.parts.reference)}); the floor scores "
+                f"{self.parts.origin}")
 
     def real_floor(self) -> dict[str, float]:
         """The metrics of held-back real points, unseen by the feature network: what a perfect

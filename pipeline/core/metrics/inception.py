@@ -1,8 +1,9 @@
 """The FID Inception network (InceptionV3 as ported from TensorFlow's 2015-12-05 graph by pytorch-fid),
-for image data without classes. Weights come from a local file only: nothing is downloaded.
+for natural images: its pool features for FID, KID and precision/recall, its 1008-class head for the
+Inception Score. The weights are pytorch-fid's file, fetched once into the data cache, or a local copy.
 
-    network = load_fid_inception("weights/pt_inception-2015-12-05-6726825d.pth")
-    features = inception_features(network, images)      # N x C x H x W in [-1, 1] -> N x 2048
+    network = load_fid_inception(fid_inception_weights(None))    # or a path: eval.inception_weights
+    features, probabilities = inception_outputs(network, images)  # N x C x H x W in [-1, 1] -> N x 2048, N x 1008
 
 The module names match pytorch-fid's `fid_inception_v3()` state dict, so its weights file loads as it
 is. About 5.7 GFLOPs an image at 299 x 299: a GPU's work; on a CPU, evaluate few samples.
@@ -183,14 +184,24 @@ def load_fid_inception(path: str | Path) -> FIDInception:
 
 
 @torch.no_grad()
-def inception_features(network: FIDInception, images: torch.Tensor, batch: int = 50) -> torch.Tensor:
-    """N x C x H x W in [-1, 1] (C 1 or 3) -> N x 2048, resized bilinearly to 299 px as pytorch-fid does."""
+def inception_outputs(network: FIDInception, images: torch.Tensor, batch: int = 50
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """N x C x H x W in [-1, 1] (C 1 or 3), resized bilinearly to 299 px as pytorch-fid does -> (N x 2048 pool
+    features, N x 1008 class probabilities). The probabilities are the softmax of the head without its bias,
+    as torch-fidelity's Inception Score takes them ('logits_unbiased')."""
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be N x (1 or 3) x H x W, got shape {tuple(images.shape)}")
     device = next(network.parameters()).device
-    outputs = []
+    features, probabilities = [], []
     for chunk in images.split(batch):
         chunk = chunk.to(device).expand(-1, 3, -1, -1)
         chunk = functional.interpolate(chunk, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        outputs.append(network(chunk).cpu())
-    return torch.cat(outputs)
+        pool = network(chunk)
+        features.append(pool.cpu())
+        probabilities.append(functional.softmax(pool @ network.fc.weight.T, dim=1).cpu())
+    return torch.cat(features), torch.cat(probabilities)
+
+
+def inception_features(network: FIDInception, images: torch.Tensor, batch: int = 50) -> torch.Tensor:
+    """The pool features alone (see `inception_outputs`)."""
+    return inception_outputs(network, images, batch)[0]
