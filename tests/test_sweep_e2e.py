@@ -50,6 +50,7 @@ def test_mlflow_holds_one_parent_with_one_child_per_trial(finished_sweep):
     assert "floor.fid" in parent.data.metrics and parent.data.metrics["floor_sd.fid"] > 0
     assert parent.data.params["floor.source"] == "500 points held back from ring8"
     assert parent.data.params["floor.spread"] == "5 bootstrap resamples of the floor's 500 points held back from ring8"
+    assert parent.data.params["eval.protocol"].startswith("the points' own coordinates; each evaluation scores 500")
     assert sorted(r.data.params["model.dropout"] for r in children) == ["0.0", "0.3"]
     for child in children:
         assert child.data.tags[STATUS_TAG] == "finished"
