@@ -126,5 +126,5 @@ def test_datasets_with_a_path(tmp_path, capsys):
                            "--samples", str(tmp_path / "rows.npy"))
     assert result["samples"] == 150 and names.MODES not in result
 
-    assert main(["--dataset", "mnist", "--samples", str(tmp_path / "digits.npy")]) == 2
+    assert main(["--dataset", "tabular", "--samples", str(tmp_path / "rows.npy")]) == 2  # a table has no name
     assert "--dataset-path" in capsys.readouterr().err

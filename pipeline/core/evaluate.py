@@ -126,9 +126,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=DATASET_NAMES,
                         help="the real data (default with --checkpoint: the checkpoint's own dataset)")
     parser.add_argument("--dataset-path", type=Path, default=None,
-                        help="folder or file of a dataset that needs one (mnist, image_folder, tabular)")
+                        help="folder or file of the dataset: image_folder and tabular need one; mnist, "
+                             "fashion_mnist and cifar10 are downloaded into the data cache without it")
     parser.add_argument("--inception-weights", default=None,
-                        help="image_folder: local FID Inception weights (pytorch-fid's .pth); nothing is downloaded")
+                        help="natural images: local FID Inception weights (pytorch-fid's .pth); without it "
+                             "pytorch-fid's file is downloaded into the data cache and its SHA-256 checked")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
     source.add_argument("--checkpoint", type=Path, help="a trial checkpoint (gan.pt) whose generator is sampled")
