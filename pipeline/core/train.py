@@ -33,7 +33,7 @@ from pipeline.core.gan import (
 from pipeline.core.images import histogram_plot, image_grid, scatter_plot
 from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
-from pipeline.core.metrics.evaluator import digit_source, needs_classifier
+from pipeline.core.metrics.evaluator import RealSide, digit_source, needs_classifier
 from pipeline.core.metrics.inception import fid_inception_weights, load_fid_inception
 from pipeline.core.parallel import DataParallel
 from pipeline.spec import metric_names as names
@@ -82,18 +82,20 @@ def train(
     device: str | torch.device = "cpu",
     parallel: DataParallel | None = None,
     dataset: GanDataset | None = None,
+    real: RealSide | None = None,
 ) -> dict[str, float]:
     """Train one GAN, reporting every `eval_every` steps; returns the last evaluation's metrics.
 
     `classifier` is the digit feature network (shared by the sweep; loaded from the cache if None).
     `checkpoint` resumes a run: training continues from its step with its exact state.
     `parallel` makes this one of several data-parallel workers (a set-up torch.distributed group).
-    `dataset` is config.dataset's data where the caller loaded it already (a sweep's driver, once for all trials).
+    `dataset` is config.dataset's data where the caller loaded it already (a sweep's driver, once for all trials);
+    `real` the real side of its metrics at config.eval's settings, likewise.
     """
     device = torch.device(device)
     dataset = load_dataset(config.dataset) if dataset is None else dataset
     main = parallel is None or parallel.is_main  # only rank 0 evaluates
-    evaluator = build_evaluator(config.eval, dataset, classifier) if main else None
+    evaluator = build_evaluator(config.eval, dataset, classifier, real) if main else None
     real_points = dataset.points.to(device)
     state = build_state(config, dataset, device, parallel)
     if checkpoint is not None:
@@ -153,11 +155,12 @@ def evaluation_pictures(samples: torch.Tensor, dataset: GanDataset, evaluator: E
     """The sample picture, and for digit data the histogram of generated classes against the real one."""
     pictures = {names.SAMPLES_IMAGE: sample_picture(samples, dataset)}
     if dataset.is_image and evaluator.last_histogram is not None:
-        pictures[names.MODES_IMAGE] = histogram_plot(evaluator.last_histogram, evaluator.real_histogram)
+        pictures[names.MODES_IMAGE] = histogram_plot(evaluator.last_histogram, evaluator.real.histogram)
     return pictures
 
 
-def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None) -> Evaluator:
+def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None,
+                    real: RealSide | None = None) -> Evaluator:
     """The trial's evaluator with its feature network: the shared digit classifier (trained and cached
     if not given) or the FID Inception network (eval.inception_weights, else pytorch-fid's file, fetched once)."""
     if needs_classifier(dataset) and classifier is None:
@@ -165,7 +168,7 @@ def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: Trained
     inception = None
     if dataset.feature_space == INCEPTION:
         inception = load_fid_inception(fid_inception_weights(config.inception_weights))
-    return Evaluator(dataset, config.samples, classifier, inception)
+    return Evaluator(dataset, config.samples, classifier, inception, real)
 
 
 def losses_to_metrics(means: torch.Tensor) -> dict[str, float]:

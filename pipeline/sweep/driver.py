@@ -81,10 +81,8 @@ def prepare_classifiers(dataset: GanDataset) -> dict[str, TrainedClassifier]:
     return {dataset.name: cached_classifier(digit_source(dataset))} if needs_classifier(dataset) else {}
 
 
-def log_real_floor(sweep: SweepRun, spec: SweepSpec, dataset: GanDataset,
-                   classifiers: dict[str, TrainedClassifier]) -> None:
+def log_real_floor(sweep: SweepRun, spec: SweepSpec, evaluator: Evaluator) -> None:
     """The floor (real points the feature network never saw) and its spread over real sets of n."""
-    evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
     spread = evaluator.floor_spread()
     source = f"{spec.trial.eval.samples} {evaluator.parts.origin}"
     log_floor(sweep, evaluator.real_floor(), source, spread.sd, spread.method, evaluation_protocol(spec, evaluator))
@@ -215,10 +213,13 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
         history = warm_started(spec, options.spec_path, sweep, history) if options.resume is None else history
         dataset = load_dataset(spec.trial.dataset)  # once: the classifier, the floor and the run input share it
         classifiers = prepare_classifiers(dataset)
+        # the real side of every metric, once: the floor uses it here and every trial of these data and
+        # eval settings receives it (an Inception pass over CIFAR-10's reference is minutes of GPU)
+        evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
         if options.resume is None:
             record_results_dir(sweep, results_dir)
         if options.resume is None and options.extend is None:
-            log_real_floor(sweep, spec, dataset, classifiers)
+            log_real_floor(sweep, spec, evaluator)
         start_timeout, start_retries = start_limits(options, growing)
         setup = TrialSetup(
             trial=spec.trial.model_dump(),
@@ -229,6 +230,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
             objectives=spec.objectives,
             dataset_input=training_input(spec, dataset),
             dataset=dataset,
+            real=evaluator.real,
             mutable=tuple(spec.scheduler.mutations),
             conditional=tuple(key for key, param in spec.parameters.items() if param.when),
             workers=r.workers_per_trial,

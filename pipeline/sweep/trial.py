@@ -27,6 +27,7 @@ from ray import tune
 from pipeline.core.data import GanDataset
 from pipeline.core.gan import checkpoint_to_generator
 from pipeline.core.metrics.classifier import TrainedClassifier
+from pipeline.core.metrics.evaluator import RealSide
 from pipeline.core.parallel import DataParallel
 from pipeline.core.train import Diverged, train
 from pipeline.spec import metric_names as names
@@ -76,6 +77,7 @@ class TrialSetup:
     # the data of the spec's trial.dataset, loaded (downloaded) once by the driver: trials on every node read it
     # from Ray's object store instead of fetching it again
     dataset: GanDataset | None = None
+    real: RealSide | None = None  # the real side of every metric of that data at the spec's eval settings
 
 
 @dataclass
@@ -223,11 +225,13 @@ def train_trial(
     reporter = RayReporter(run, mutated, send, leading=leading, ranking=setup.objectives[0], ranked=ranked)
     if run is not None and donor not in (None, run.run_id):  # another trial's checkpoint: a PBT exploit
         run.log_exploit(donor, checkpoint["step"], {key: float(value) for key, value in mutated.items()})
-    # a sweep over a dataset key loads each trial's own data; every other trial trains on the driver's
-    shared = setup.dataset if trial_config.dataset.model_dump() == setup.trial["dataset"] else None
+    # a sweep over a dataset or eval key loads its own data or computes its own real side; the rest share the driver's
+    same_data = trial_config.dataset.model_dump() == setup.trial["dataset"]
+    same_real = same_data and trial_config.eval.model_dump() == setup.trial["eval"]
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
-              checkpoint=checkpoint, device=device, parallel=parallel, dataset=shared)
+              checkpoint=checkpoint, device=device, parallel=parallel, dataset=setup.dataset if same_data else None,
+              real=setup.real if same_real else None)
     except Diverged as err:
         end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
         report_divergence(reporter, setup)

@@ -26,8 +26,8 @@ from pipeline.core.metrics.class_score import probabilities_to_class_score, prob
 from pipeline.core.metrics.classifier import TrainedClassifier, classify
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.core.metrics.inception import FIDInception, inception_outputs
-from pipeline.core.metrics.kid import features_to_kid_reference, reference_to_kid_and_sd
-from pipeline.core.metrics.manifold import features_to_manifold, manifold_to_prdc
+from pipeline.core.metrics.kid import KidReference, features_to_kid_reference, reference_to_kid_and_sd
+from pipeline.core.metrics.manifold import RealManifold, features_to_manifold, manifold_to_prdc
 from pipeline.core.metrics.modes import (
     DIGIT_MIN_MODE_SHARE,
     HQ_CONFIDENCE,
@@ -109,6 +109,19 @@ class Assessed:
     probabilities: torch.Tensor | None  # digits: the classifier's; natural images: Inception's 1008 classes
 
 
+@dataclass(frozen=True)
+class RealSide:
+    """What every evaluation compares generated samples with, computed from the real reference once:
+    for Inception features of CIFAR-10 that is minutes of GPU, so a sweep computes it in the driver and
+    hands it to every trial (sweep/trial.py)."""
+
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    histogram: torch.Tensor | None  # the real mode shares, where the data has modes
+    manifold: RealManifold  # precision/recall and density/coverage's k-NN radii of the reference
+    kid_reference: KidReference  # KID's kernel terms of the reference
+
+
 class Evaluator:
     """Holds the real data's statistics, computed once, and scores sample sets against them."""
 
@@ -118,7 +131,10 @@ class Evaluator:
         samples: int,
         classifier: TrainedClassifier | None = None,
         inception: FIDInception | None = None,
+        real: RealSide | None = None,
     ):
+        """`real`: the real side another evaluator of the same data, samples and feature network computed
+        (a sweep's driver, once for all its trials); None computes it here."""
         if dataset.feature_space == INCEPTION and inception is None:
             raise ValueError("image_folder data is scored on FID Inception features: set eval.inception_weights")
         if needs_classifier(dataset) and classifier is None:
@@ -133,15 +149,18 @@ class Evaluator:
                              f"({classifier.split_key}, not {self.parts.split_key}): its floor would not be unseen")
         self.classifier = classifier.build() if classifier is not None else None
         self.inception = inception
-        real = self.assess(self.parts.reference)
-        self.real_mu, self.real_sigma = features_to_statistics(real.features)
-        self.real_histogram = self.histogram_of_real(real) if dataset.has_modes else None
-        self.reference = real.features[:samples]  # KID and precision/recall compare equal-sized sets
-        self.manifold = features_to_manifold(self.reference)
-        self.kid_reference = features_to_kid_reference(self.reference)
+        self.real = self.real_side() if real is None else real
         self.min_mode_share = DIGIT_MIN_MODE_SHARE if needs_classifier(dataset) else 0.0  # 2D: PacGAN's 1 sample
         self.extra = {names.CLASSIFIER_ACCURACY: classifier.held_out_accuracy} if classifier else {}
         self.last_histogram: torch.Tensor | None = None  # the last evaluated samples' mode shares
+
+    def real_side(self) -> RealSide:
+        """The real reference through the feature network, and every statistic the metrics compare with."""
+        real = self.assess(self.parts.reference)
+        mu, sigma = features_to_statistics(real.features)
+        reference = real.features[: self.samples]  # KID and precision/recall compare equal-sized sets
+        return RealSide(mu, sigma, self.histogram_of_real(real) if self.dataset.has_modes else None,
+                        features_to_manifold(reference), features_to_kid_reference(reference))
 
     def histogram_of_real(self, real: Assessed) -> torch.Tensor:
         if self.dataset.feature_space == STACKED_DIGITS:
@@ -181,17 +200,17 @@ class Evaluator:
             raise ValueError(f"evaluate takes exactly {self.samples} samples (eval.samples), got {points.shape[0]}")
         seen = self.assess(points)
         mu, sigma = features_to_statistics(seen.features)
-        kid, kid_sd = reference_to_kid_and_sd(self.kid_reference, seen.features)
+        kid, kid_sd = reference_to_kid_and_sd(self.real.kid_reference, seen.features)
         metrics = {
-            names.FID: statistics_to_fid(self.real_mu, self.real_sigma, mu, sigma),
+            names.FID: statistics_to_fid(self.real.mu, self.real.sigma, mu, sigma),
             names.KID: kid,
             names.KID_SD: kid_sd,
-            **manifold_to_prdc(self.manifold, seen.features),
+            **manifold_to_prdc(self.real.manifold, seen.features),
         }
-        if self.real_histogram is not None:
-            metrics.update(modes_to_metrics(seen.mode_index, seen.high_quality, self.real_histogram,
+        if self.real.histogram is not None:
+            metrics.update(modes_to_metrics(seen.mode_index, seen.high_quality, self.real.histogram,
                                             self.min_mode_share))
-            self.last_histogram = mode_histogram(seen.mode_index, self.real_histogram.numel())
+            self.last_histogram = mode_histogram(seen.mode_index, self.real.histogram.numel())
         if self.inception is not None:
             metrics[names.INCEPTION_SCORE], metrics[names.INCEPTION_SCORE_SD] = probabilities_to_inception_score(
                 seen.probabilities)
