@@ -15,6 +15,7 @@ from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
 from pipeline.report.load import exploits
+from pipeline.spec import metric_names as names
 from pipeline.spec.config import SweepSpec
 from pipeline.spec.loading import load_spec
 from pipeline.tracking.keys import ROLE_TAG
@@ -55,6 +56,24 @@ def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | N
     return MlflowClient(uri), result
 
 
+PB2_MUTATIONS = ["scheduler={name: pb2, perturbation_interval: 1, quantile_fraction: 0.5, "
+                 "mutations: {optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}}}"]
+
+
+def ring8_sweep(tmp_path: Path, *overrides: str):
+    """A short ring8 sweep (300 steps, evaluations every 100): (client, trial runs, parent run, stdout)."""
+    tmp_path.mkdir(exist_ok=True)
+    client, result = run_sweep(tmp_path, "ring8.yaml", "trial.train.steps=300", "trial.train.eval_every=100",
+                               "trial.eval.samples=300", "search.max_concurrent=2", *overrides)
+    runs = trial_runs(client, "ring8")
+    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
+    return client, runs, parent, result.stdout
+
+
+def fid_steps(client: MlflowClient, run) -> list[int]:
+    return [m.step for m in client.get_metric_history(run.info.run_id, names.FID)]
+
+
 def created_store(uri: str) -> MlflowClient:
     """A client whose SQLite store has its tables now, before a sweep is started on it: a test that
     polls a store the sweep is still creating creates MLflow's tables at the same moment, and one of
@@ -79,6 +98,15 @@ def assert_evaluated_to_the_end(client: MlflowClient, run, key: str, steps: list
     assert logged and logged[-1] == steps[-1] and set(logged) <= set(steps), logged
     assert all(any(step <= at for at in taken) for step in set(steps) - set(logged)), (logged, taken)
     return history
+
+
+def wait_until(condition, what: str, timeout: float, every: float = 0.5) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout:g} s")
+        time.sleep(every)
 
 
 def free_port() -> int:

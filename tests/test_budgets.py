@@ -6,13 +6,12 @@ import pytest
 from pipeline.report.load import exploits
 from pipeline.tracking.keys import END_REASON_TAG, HYPERPARAMETER_PREFIX, STATUS_TAG, trial_reason
 
-from .conftest import assert_evaluated_to_the_end
-from .test_menu import PB2_MUTATIONS, fid_steps, sweep
+from .conftest import PB2_MUTATIONS, assert_evaluated_to_the_end, fid_steps, ring8_sweep
 
 
 @pytest.mark.e2e
 def test_pb2_perturbs_within_its_bounds(tmp_path):
-    client, runs, _, _ = sweep(tmp_path, "search.algorithm=random", "search.num_samples=2", "search.seed=0",
+    client, runs, _, _ = ring8_sweep(tmp_path, "search.algorithm=random", "search.num_samples=2", "search.seed=0",
                                "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}}", *PB2_MUTATIONS,
                                "trial.train.steps=600")
     assert len(runs) == 2
@@ -35,14 +34,14 @@ def within_bounds(lr: float) -> bool:
 @pytest.mark.e2e
 def test_target_and_time_budget_end_the_sweep(tmp_path):
     # hq_fraction >= 0: the first evaluation reaches it, so the first trial ends the sweep and no other starts
-    client, runs, parent, stdout = sweep(tmp_path / "target", "search.max_concurrent=1", "search.target=0.0")
+    client, runs, parent, stdout = ring8_sweep(tmp_path / "target", "search.max_concurrent=1", "search.target=0.0")
     assert "search.target" in parent.data.tags[END_REASON_TAG] and "The sweep ended:" in stdout
     assert len(runs) == 1 and fid_steps(client, runs[0]) == [100]
     assert "search.target" in trial_reason(runs[0].data.tags)
     report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
     assert "The sweep ended:" in report and "search.target" in report
     # a budget that ends long trials after their first evaluations
-    client, runs, parent, _ = sweep(tmp_path / "budget", "search.time_budget_s=20", "trial.train.steps=100000",
+    client, runs, parent, _ = ring8_sweep(tmp_path / "budget", "search.time_budget_s=20", "trial.train.steps=100000",
                                     "trial.train.eval_every=100")
     assert "time budget of 20 s" in parent.data.tags[END_REASON_TAG]
     for run in runs:  # the driver says why, where Tune had a result of the trial; else the trial itself does

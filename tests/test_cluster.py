@@ -14,7 +14,7 @@ import pytest
 from pipeline.spec import metric_names as names
 from pipeline.tracking.keys import NODE_TAG, STATUS_TAG
 
-from .conftest import ROOT, SEARCH_SPACES, created_store, free_port, kill_session
+from .conftest import ROOT, SEARCH_SPACES, created_store, free_port, kill_session, wait_until
 
 pytestmark = pytest.mark.e2e
 LOOPBACK_CLUSTER = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # as cluster/local.sh
@@ -28,14 +28,16 @@ def start_node(*args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def active_nodes(address: str) -> int:
+    """How many nodes the head counts as active (`ray status`, which reads the head's GCS)."""
+    status = subprocess.run(["ray", "status", "--address", address], env=LOOPBACK_CLUSTER, capture_output=True,
+                            text=True, timeout=60)
+    return status.stdout.split("Pending:")[0].count("node_")
 
 
 @pytest.fixture
@@ -45,10 +47,11 @@ def two_node_cluster():
     # test running beside this one (pytest-xdist) would otherwise find it and join this cluster.
     temp_dir = tempfile.mkdtemp(prefix="ray-c", dir="/tmp")  # short: Ray's socket paths live under it
     head = start_node("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp_dir)
-    wait_for_port(port, timeout=120)
+    wait_until(lambda: listening(port), f"the Ray head listening on port {port}", timeout=120)
     worker = start_node("--address", f"127.0.0.1:{port}")
-    time.sleep(8)  # the worker node registers with the head
-    yield f"127.0.0.1:{port}", worker
+    address = f"127.0.0.1:{port}"
+    wait_until(lambda: active_nodes(address) == 2, "the worker node registered with the head", timeout=120, every=1)
+    yield address, worker
     for node in (worker, head):
         kill_session(node.pid)
         node.wait()

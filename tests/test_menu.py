@@ -15,12 +15,10 @@ from pipeline.sweep.space import scheduler
 from pipeline.sweep.stoppers import TargetStopper
 from pipeline.tracking.keys import END_REASON_TAG, STATUS_TAG, trial_reason
 
-from .conftest import SEARCH_SPACES, run_sweep, trial_runs
+from .conftest import PB2_MUTATIONS, SEARCH_SPACES, fid_steps, ring8_sweep
 
 OPTUNA_SPACE = ["search.algorithm=optuna", "parameters={optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}, "
                 "optim.g.lr: {log_uniform: [1.0e-4, 3.0e-3]}}"]
-PB2_MUTATIONS = ["scheduler={name: pb2, perturbation_interval: 1, quantile_fraction: 0.5, "
-                 "mutations: {optim.d.lr: {log_uniform: [1.0e-4, 3.0e-3]}}}"]
 
 
 @pytest.mark.parametrize(
@@ -83,22 +81,9 @@ def test_target_stops_the_sweep_at_the_first_trial_to_reach_it():
     assert not TargetStopper(names.RECALL, "max", 0.9)("a", {names.RECALL: 0.8})
 
 
-def sweep(tmp_path, *overrides):
-    tmp_path.mkdir(exist_ok=True)
-    client, result = run_sweep(tmp_path, "ring8.yaml", "trial.train.steps=300", "trial.train.eval_every=100",
-                               "trial.eval.samples=300", "search.max_concurrent=2", *overrides)
-    runs = trial_runs(client, "ring8")
-    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
-    return client, runs, parent, result.stdout
-
-
-def fid_steps(client, run) -> list[int]:
-    return [m.step for m in client.get_metric_history(run.info.run_id, names.FID)]
-
-
 @pytest.mark.e2e
 def test_cmaes_with_median_stopping(tmp_path):
-    client, runs, parent, _ = sweep(tmp_path, *OPTUNA_SPACE, "search.sampler=cmaes", "search.num_samples=4",
+    client, runs, parent, _ = ring8_sweep(tmp_path, *OPTUNA_SPACE, "search.sampler=cmaes", "search.num_samples=4",
                                     "search.startup_trials=2", "search.seed=3",
                                     "scheduler={name: median, grace_period: 1, min_samples: 2}")
     assert len(runs) == 4
@@ -112,7 +97,7 @@ def test_cmaes_with_median_stopping(tmp_path):
 
 @pytest.mark.e2e
 def test_gp_with_hyperband_over_a_conditional_space(tmp_path):
-    client, runs, _, _ = sweep(tmp_path, "search.algorithm=optuna", "search.sampler=gp", "search.num_samples=4",
+    client, runs, _, _ = ring8_sweep(tmp_path, "search.algorithm=optuna", "search.sampler=gp", "search.num_samples=4",
                                "search.startup_trials=2", "scheduler={name: hyperband, reduction_factor: 2}",
                                "parameters={optim.d.name: {choice: [adam, sgd]}, optim.d.lr: {log_uniform: "
                                "[1.0e-4, 3.0e-3]}, optim.d.momentum: {uniform: [0.0, 0.9], when: {optim.d.name: sgd}}}")
