@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -159,10 +160,20 @@ def evaluation_pictures(samples: torch.Tensor, dataset: GanDataset, evaluator: E
     return pictures
 
 
+def scored_view(config: EvalConfig, dataset: GanDataset) -> GanDataset:
+    """The data as its evaluator sees it: with eval.features: inception, image data of any kind in Inception
+    features, without modes (Inception's 1008 classes are not the data's)."""
+    if config.features == "inception" and dataset.feature_space != INCEPTION:
+        return replace(dataset, feature_space=INCEPTION, num_modes=0, unseen=None)
+    return dataset
+
+
 def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None,
                     real: RealSide | None = None) -> Evaluator:
     """The trial's evaluator with its feature network: the shared digit classifier (trained and cached
-    if not given) or the FID Inception network (eval.inception_weights, else pytorch-fid's file, fetched once)."""
+    if not given) or the FID Inception network (eval.inception_weights, else pytorch-fid's file, fetched once),
+    as eval.features says."""
+    dataset = scored_view(config, dataset)
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
     inception = None

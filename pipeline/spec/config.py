@@ -130,6 +130,10 @@ class EvalConfig(Strict):
     # FID Inception weights for image data scored in Inception features (cifar10, celeba, image_folder): a local
     # copy of pytorch-fid's .pth; None fetches that file into the data cache, its SHA-256 checked
     inception_weights: str | None = None
+    # "dataset": each dataset's own feature space (digits: a classifier of their classes; natural images:
+    # Inception); "inception": FID Inception features for any image data, so digits can be scored as the
+    # literature scores them (no modes are counted there: Inception's classes are not digits)
+    features: Literal["dataset", "inception"] = "dataset"
     _absolute = field_validator("inception_weights")(absolute_path)
 
 
@@ -146,6 +150,8 @@ class TrialConfig(Strict):
             raise ValueError(f"model dcgan needs an image dataset, not {self.dataset.name}")
         if self.train.batch_size % self.model.pack:
             raise ValueError(f"batch_size {self.train.batch_size} is not a multiple of model.pack {self.model.pack}")
+        if self.eval.features == "inception" and not self.dataset.images:
+            raise ValueError(f"eval.features: inception scores images, and {self.dataset.name} is not image data")
         if self.model.d_frozen and self.model.d_init is None:
             raise ValueError("model.d_frozen needs model.d_init: a frozen D must start from trained weights")
         if self.model.d_frozen and self.train.r1_weight > 0:

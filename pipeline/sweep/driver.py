@@ -22,7 +22,7 @@ from pipeline.core.data import GanDataset, load_dataset
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import Evaluator, digit_source, needs_classifier
 from pipeline.core.metrics.inception import fid_inception_weights
-from pipeline.core.train import build_evaluator
+from pipeline.core.train import build_evaluator, scored_view
 from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.spec.config import POPULATION_SCHEDULERS, SweepSpec
 from pipeline.spec.feature_spaces import INCEPTION
@@ -76,9 +76,10 @@ def training_input(spec: SweepSpec, dataset: GanDataset) -> DatasetInput:
     return dataset_input(dataset.name, source, dataset.points.numpy(), dataset.labels.numpy())
 
 
-def prepare_classifiers(dataset: GanDataset) -> dict[str, TrainedClassifier]:
-    """Train (or load from cache) each image dataset's feature network once, in the driver."""
-    return {dataset.name: cached_classifier(digit_source(dataset))} if needs_classifier(dataset) else {}
+def prepare_classifiers(spec: SweepSpec, dataset: GanDataset) -> dict[str, TrainedClassifier]:
+    """Train (or load from cache) the data's classifier once, in the driver, where its metrics use one."""
+    scored = scored_view(spec.trial.eval, dataset)
+    return {dataset.name: cached_classifier(digit_source(scored))} if needs_classifier(scored) else {}
 
 
 def log_real_floor(sweep: SweepRun, spec: SweepSpec, evaluator: Evaluator) -> None:
@@ -90,7 +91,7 @@ def log_real_floor(sweep: SweepRun, spec: SweepSpec, evaluator: Evaluator) -> No
 
 def evaluation_protocol(spec: SweepSpec, evaluator: Evaluator) -> str:
     """The evaluator's protocol, with the Inception weights' file and SHA-256 where they score the data."""
-    if spec.trial.dataset.feature_space != INCEPTION:
+    if evaluator.dataset.feature_space != INCEPTION:
         return evaluator.protocol()
     weights = fid_inception_weights(spec.trial.eval.inception_weights)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -212,7 +213,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     try:
         history = warm_started(spec, options.spec_path, sweep, history) if options.resume is None else history
         dataset = load_dataset(spec.trial.dataset)  # once: the classifier, the floor and the run input share it
-        classifiers = prepare_classifiers(dataset)
+        classifiers = prepare_classifiers(spec, dataset)
         # the real side of every metric, once: the floor uses it here and every trial of these data and
         # eval settings receives it (an Inception pass over CIFAR-10's reference is minutes of GPU)
         evaluator = build_evaluator(spec.trial.eval, dataset, classifiers.get(dataset.name))
