@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
@@ -23,6 +24,18 @@ from pipeline.tracking.keys import ROLE_TAG
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SPACES = ROOT / "search_spaces"
 TINY = ["trial.train.steps=40", "trial.train.eval_every=20", "trial.eval.samples=200"]
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory) -> Path:
+    """A randomly initialised FID Inception network saved as pytorch-fid's weights file is (a plain state
+    dict): the real weights cannot be fetched here."""
+    from pipeline.core.metrics.inception import FIDInception
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
+    torch.save(FIDInception().state_dict(), path)
+    return path
 
 
 def tiny_spec(name: str, *overrides: str) -> SweepSpec:

@@ -5,10 +5,8 @@ stands in for the real weights, which cannot be fetched here."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from pipeline.core.data import load_dataset
-from pipeline.core.metrics.inception import FIDInception
 from pipeline.core.train import build_evaluator
 from pipeline.spec.config import ConfigError, EvalConfig
 from pipeline.spec.datasets import dataset_config
@@ -16,14 +14,6 @@ from pipeline.spec.loading import load_spec
 
 from .conftest import SEARCH_SPACES, tiny_spec
 from .fixtures import write_mnist_idx
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
-    torch.save(FIDInception().state_dict(), path)
-    return path
 
 
 def test_digits_in_inception_features_give_the_literatures_metrics_without_modes(weights_file, tmp_path):

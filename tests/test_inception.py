@@ -20,14 +20,6 @@ from .fixtures import write_image_folder
 from .servers import FileServer
 
 
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
-    torch.save(FIDInception().state_dict(), path)
-    return path
-
-
 def test_layout_matches_inception_v3():
     network = FIDInception()
     # torchvision's InceptionV3 without its aux head has 23,834,568 parameters with a 1000-way fc;

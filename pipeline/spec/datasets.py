@@ -35,7 +35,15 @@ class Mnist5kConfig(Strict):
     feature_space: ClassVar[str] = DIGITS
 
 
-class MnistConfig(Strict):
+class PublishedConfig(Strict):
+    """What every dataset fetched by name shares: the user's own copy (`path`) or an address to try first (`url`)."""
+
+    path: str | None = None
+    url: str | None = None
+    _absolute = field_validator("path")(absolute_path)
+
+
+class MnistConfig(PublishedConfig):
     """Full MNIST: the four published IDX files, downloaded by name into the data cache; or from `path`
     (a folder of IDX files, gz or raw, or torchvision's `path/MNIST/raw`), or from `url` (a mirror's
     folder, tried before the published ones)."""
@@ -43,40 +51,31 @@ class MnistConfig(Strict):
     name: Literal["mnist"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = DIGITS
-    path: str | None = None
-    url: str | None = None
     split: Literal["train", "test"] = "train"
-    _absolute = field_validator("path")(absolute_path)
 
 
-class FashionMnistConfig(Strict):
+class FashionMnistConfig(PublishedConfig):
     """Fashion-MNIST (Xiao et al. 2017): ten classes of clothing in MNIST's format, fetched the same way.
     Scored, like digits, by a classifier trained on its own classes (the domain feature space)."""
 
     name: Literal["fashion_mnist"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = DIGITS
-    path: str | None = None
-    url: str | None = None
     split: Literal["train", "test"] = "train"
-    _absolute = field_validator("path")(absolute_path)
 
 
-class Cifar10Config(Strict):
+class Cifar10Config(PublishedConfig):
     """CIFAR-10's python version (one tarball of pickled batches), by name or from `path` (a folder
     holding cifar-10-python.tar.gz or its cifar-10-batches-py) or `url` (the tarball's address)."""
 
     name: Literal["cifar10"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = INCEPTION
-    path: str | None = None
-    url: str | None = None
     split: Literal["train", "test"] = "train"
     limit: int | None = Field(None, ge=2)  # the first `limit` images: a quick look, or a test
-    _absolute = field_validator("path")(absolute_path)
 
 
-class CelebaConfig(Strict):
+class CelebaConfig(PublishedConfig):
     """CelebA's aligned faces (img_align_celeba.zip, 202,599 JPEGs), centre-cropped and resized to 64 px
     as DCGAN did. The official archive is on a shared drive, not a plain HTTP host: give `path` (the zip,
     or the folder it unpacks to) or `url` (an address of the zip that you can reach)."""
@@ -84,11 +83,8 @@ class CelebaConfig(Strict):
     name: Literal["celeba"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = INCEPTION
-    path: str | None = None
-    url: str | None = None
     image_size: Literal[32, 64] = 64  # the literature's 64 px; 32 for a quick study
     limit: int | None = Field(None, ge=2)  # the first `limit` faces in file order
-    _absolute = field_validator("path")(absolute_path)
 
     @model_validator(mode="after")
     def _path_or_url(self) -> CelebaConfig:
