@@ -2,7 +2,7 @@
 code raises these, never SystemExit, so that a caller (a notebook, a test) can catch them.
 
     try:
-        run_sweep(spec, options)
+        run_sweep(spec, options, dataset)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_status)

@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import PipelineError
 from pipeline.spec.config import ConfigError, SweepSpec
 from pipeline.spec.loading import load_spec
+
+if TYPE_CHECKING:  # torch is imported only where the data is loaded: --help and bad files stay fast
+    from pipeline.core.data import GanDataset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,7 +95,7 @@ def print_plan(spec: SweepSpec) -> None:
           f"at most {spec.search.max_concurrent} at once")
 
 
-def check_against_data(spec: SweepSpec, source: str) -> None:
+def check_against_data(spec: SweepSpec, source: str) -> GanDataset:
     """What the file alone cannot tell: the evaluation must leave real data for the reference set, and
     search.min_modes must be a number of modes the data has."""
     from pipeline.core.data import DatasetError, load_dataset
@@ -108,6 +112,7 @@ def check_against_data(spec: SweepSpec, source: str) -> None:
     limit, reason = max_eval_samples(dataset)
     if spec.trial.eval.samples > limit:
         raise ConfigError(source, "trial.eval.samples", f"at most {limit} for {spec.trial.dataset.name} ({reason})")
+    return dataset  # the driver trains on it: the data is read (or downloaded) once
 
 
 def local_machine_problem(spec: SweepSpec, source: str) -> ConfigError | None:
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec = load_spec(args.spec, args.overrides)
-        check_against_data(spec, args.spec)
+        dataset = check_against_data(spec, args.spec)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_resources=args.wait_for_resources,
     )
     try:
-        return run_sweep(spec, options)
+        return run_sweep(spec, options, dataset)
     except PipelineError as err:  # a trial the cluster can never hold (2), a store that does not answer (1), ...
         print(f"error: {err}", file=sys.stderr)
         return err.exit_status

@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from pipeline.core.data import GanDataset, load_dataset
+from pipeline.core.data import GanDataset
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import Evaluator, digit_source, needs_classifier
 from pipeline.core.metrics.inception import fid_inception_weights
@@ -198,7 +198,8 @@ def sweep_tracking(spec: SweepSpec, options: SweepOptions,
     return sweep, results_dir, history
 
 
-def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
+def run_sweep(spec: SweepSpec, options: SweepOptions, dataset: GanDataset) -> int:
+    """The sweep of `spec` on `dataset`, its trial.dataset as the command line loaded and checked it."""
     check_tracking_reachable(options)
     # an extension the finished sweep cannot take is refused before Ray starts
     extension = None if options.extend is None else plan_extension(
@@ -212,7 +213,6 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> int:
     failed = True
     try:
         history = warm_started(spec, options.spec_path, sweep, history) if options.resume is None else history
-        dataset = load_dataset(spec.trial.dataset)  # once: the classifier, the floor and the run input share it
         classifiers = prepare_classifiers(spec, dataset)
         # the real side of every metric, once: the floor uses it here and every trial of these data and
         # eval settings receives it (an Inception pass over CIFAR-10's reference is minutes of GPU)
