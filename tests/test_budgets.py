@@ -4,7 +4,7 @@ module of their own so that pytest-xdist runs them beside tests/test_menu.py's s
 import pytest
 
 from pipeline.report.load import exploits
-from pipeline.tracking.keys import END_REASON_TAG, HYPERPARAMETER_PREFIX, STATUS_TAG, trial_reason
+from pipeline.tracking.keys import END_REASON_TAG, HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
 
 from .conftest import PB2_MUTATIONS, assert_evaluated_to_the_end, fid_steps, ring8_sweep
 
@@ -37,7 +37,7 @@ def test_target_and_time_budget_end_the_sweep(tmp_path):
     client, runs, parent, stdout = ring8_sweep(tmp_path / "target", "search.max_concurrent=1", "search.target=0.0")
     assert "search.target" in parent.data.tags[END_REASON_TAG] and "The sweep ended:" in stdout
     assert len(runs) == 1 and fid_steps(client, runs[0]) == [100]
-    assert "search.target" in trial_reason(runs[0].data.tags)
+    assert "search.target" in runs[0].data.tags[REASON_TAG]
     report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
     assert "The sweep ended:" in report and "search.target" in report
     # a budget that ends long trials after their first evaluations
@@ -45,5 +45,5 @@ def test_target_and_time_budget_end_the_sweep(tmp_path):
                                     "trial.train.eval_every=100")
     assert "time budget of 20 s" in parent.data.tags[END_REASON_TAG]
     for run in runs:  # the driver says why, where Tune had a result of the trial; else the trial itself does
-        assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in trial_reason(run.data.tags)
-    assert any("time budget" in trial_reason(run.data.tags) for run in runs)
+        assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in run.data.tags[REASON_TAG]
+    assert any("time budget" in run.data.tags[REASON_TAG] for run in runs)

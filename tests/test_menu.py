@@ -13,7 +13,7 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.searchers import PausingLimiter, optuna_sampler, search_algorithm
 from pipeline.sweep.space import scheduler
 from pipeline.sweep.stoppers import TargetStopper
-from pipeline.tracking.keys import END_REASON_TAG, STATUS_TAG, trial_reason
+from pipeline.tracking.keys import END_REASON_TAG, REASON_TAG, STATUS_TAG
 
 from .conftest import PB2_MUTATIONS, SEARCH_SPACES, fid_steps, ring8_sweep
 
@@ -91,7 +91,7 @@ def test_cmaes_with_median_stopping(tmp_path):
         assert 1e-4 <= float(run.data.params["optim.d.lr"]) <= 3e-3
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
         if run.data.tags[STATUS_TAG] == "stopped":
-            assert "median" in trial_reason(run.data.tags)
+            assert "median" in run.data.tags[REASON_TAG]
     assert parent.data.tags[END_REASON_TAG] == "every trial ran"
 
 
@@ -109,4 +109,4 @@ def test_gp_with_hyperband_over_a_conditional_space(tmp_path):
         assert steps == sorted(set(steps)) and steps[0] == 100  # a paused trial resumes where it was
         assert run.data.tags[STATUS_TAG] in ("finished", "stopped")
         if run.data.tags[STATUS_TAG] == "stopped":
-            assert "hyperband" in trial_reason(run.data.tags)
+            assert "hyperband" in run.data.tags[REASON_TAG]

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.spec import metric_names as names
 from pipeline.tracking.keys import STATUS_TAG
-from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT
+from pipeline.tracking.trial_runs import CHECKPOINT_ARTIFACT
 
 from .conftest import SEARCH_SPACES, created_store
 

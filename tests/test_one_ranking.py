@@ -18,8 +18,9 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.endings import stopped_by
 from pipeline.sweep.trial import RayReporter
-from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, open_sweep
+from pipeline.tracking.sweep_runs import open_sweep
 from pipeline.tracking.trial_run import TrialRun
+from pipeline.tracking.trial_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, close_run
 
 from .conftest import SEARCH_SPACES, tiny_spec
 
@@ -83,9 +84,10 @@ def test_a_stopped_first_trial_gets_its_generator_model_from_the_driver(tmp_path
     checkpoint = state_to_checkpoint(state, spec.trial, dataset.sample_shape)
     run.log_checkpoint(checkpoint, CHECKPOINT_ARTIFACT)  # as end_run logs a stopped trial's two checkpoints
     run.log_checkpoint(checkpoint | {"ranked": {"step": 100, "value": 0.9}}, RANKED_ARTIFACT)
-    run.finish("stopped", "stopped by the asha scheduler")
-    register_best_trial(spec, sweep)
+    run.end()  # a stopped trial's own end: no status (the driver writes why it stopped)
     client = MlflowClient(sweep.tracking_uri)
+    close_run(client, run.run_id, "stopped", "stopped by the asha scheduler")
+    register_best_trial(spec, sweep)
     version = client.get_model_version_by_alias(spec.name, "champion")
     assert version.run_id == run.run_id
     assert client.get_run(run.run_id).info.status == "KILLED"  # stopped, as it was

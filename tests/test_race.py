@@ -20,7 +20,8 @@ from scipy import stats
 from pipeline.core.train import EVAL_NOISE_SEED
 from pipeline.spec import metric_names as names
 from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG, STATUS_TAG
-from pipeline.tracking.sweep_runs import RANKED_ARTIFACT, read_race
+from pipeline.tracking.sweep_runs import read_race
+from pipeline.tracking.trial_runs import RANKED_ARTIFACT
 
 from .conftest import SEARCH_SPACES, run_sweep, trial_runs
 

@@ -11,9 +11,7 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.searchers import search_algorithm
 from pipeline.sweep.space import param_space, scheduler
 from pipeline.sweep.stoppers import CollapseStopper
-from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG, trial_reason
-from pipeline.tracking.sweep_runs import mark_stopped, open_sweep
-from pipeline.tracking.trial_run import TrialRun
+from pipeline.tracking.keys import HYPERPARAMETER_PREFIX, REASON_TAG, STATUS_TAG
 
 from .conftest import SEARCH_SPACES, assert_evaluated_to_the_end, run_sweep, trial_runs
 
@@ -70,37 +68,6 @@ def test_collapse_rule_counts_consecutive_collapsed_evaluations():
     assert not stop("b", {names.FID: 1.0})  # data without modes is never called collapsed
 
 
-def test_mark_stopped_closes_only_unfinished_runs(tmp_path):
-    spec = load_spec(SEARCH_SPACES / "ring8.yaml")
-    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
-    stopped, finished = TrialRun(sweep, "t1", "a", {}), TrialRun(sweep, "t2", "b", {})
-    finished.finish("finished")
-    assert TrialRun(sweep, "t1", "a", {}).run_id == stopped.run_id  # a restarted trial finds its run
-    mark_stopped(sweep, "t1", "stopped by asha after 1 of 3 evaluations")
-    mark_stopped(sweep, "t2", "should not apply")
-    client = MlflowClient(sweep.tracking_uri)
-    assert client.get_experiment(sweep.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    assert client.get_run(stopped.run_id).data.tags[STATUS_TAG] == "stopped"
-    assert client.get_run(stopped.run_id).info.status == "KILLED"
-    assert client.get_run(finished.run_id).data.tags[STATUS_TAG] == "finished"
-
-
-def test_the_drivers_reason_outlasts_a_trial_close_that_lands_after_it(tmp_path, monkeypatch):
-    spec = load_spec(SEARCH_SPACES / "ring8.yaml")
-    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
-    trial = TrialRun(sweep, "t1", "a", {})
-    mark_stopped(sweep, "t1", "stopped by search.target (fid reached 0) after 1 of 3 evaluations")
-    monkeypatch.setattr(trial, "recorded_status", lambda: None)  # the trial looked just before the driver wrote
-    trial.finish("stopped", "stopped by Tune: its scheduler, a stopping rule or the sweep's end")
-    run = MlflowClient(sweep.tracking_uri).get_run(trial.run_id)
-    assert run.data.tags[REASON_TAG].startswith("stopped by search.target") and run.data.tags[STATUS_TAG] == "stopped"
-    assert run.info.status == "KILLED"
-    # and where the trial's close lands after even that (its process gone first), readers take the driver's
-    tags = run.data.tags | {REASON_TAG: "stopped by Tune: its scheduler, a stopping rule or the sweep's end"}
-    assert trial_reason(tags).startswith("stopped by search.target")
-    assert trial_reason({REASON_TAG: "diverged: loss_d is nan"}) == "diverged: loss_d is nan" and trial_reason({}) == ""
-
-
 def sweep_runs(tmp_path, spec, *overrides):
     client, _ = run_sweep(tmp_path, spec, *overrides)
     return client, trial_runs(client, load_spec(SEARCH_SPACES / spec, list(overrides)).name)
@@ -122,7 +89,7 @@ def test_optuna_with_asha_on_ring8(tmp_path):
         evaluations = len(client.get_metric_history(run.info.run_id, names.FID))
         assert (status, evaluations) in {("finished", 3), ("stopped", 1), ("stopped", 2)}
         if status == "stopped":
-            assert "asha" in trial_reason(run.data.tags)
+            assert "asha" in run.data.tags[REASON_TAG]
 
 
 @pytest.mark.e2e

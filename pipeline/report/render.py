@@ -41,7 +41,7 @@ from pipeline.stats.ranking import (
     rank_with_replicates,
     trial_status,
 )
-from pipeline.tracking.keys import DRIVER_CLOSE_TAG, REASON_TAG, trial_reason
+from pipeline.tracking.keys import REASON_TAG
 
 # Metrics shown in the leaderboard (final values) when the trials logged them.
 SHOWN_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.HQ_FRACTION, names.PRECISION,
@@ -105,7 +105,7 @@ def build_views(data: SweepData, ranked: pd.DataFrame, metric_columns: list[str]
             run_id=run_id,
             name=str(trial["run_name"]),
             status=trial_status(trial),
-            reason=trial_reason({tag: cell(trial, f"tags.{tag}") for tag in (REASON_TAG, DRIVER_CLOSE_TAG)}),
+            reason=str(cell(trial, f"tags.{REASON_TAG}") or ""),
             params=[str(cell(trial, f"params.{key}") or "") for key in data.swept],
             best=cell(trial, BEST),
             best_step=cell(trial, BEST_STEP),

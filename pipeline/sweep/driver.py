@@ -29,7 +29,7 @@ from pipeline.spec.feature_spaces import INCEPTION
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
-from pipeline.sweep.endings import close_stopped_trials, sweep_end_reason
+from pipeline.sweep.endings import StoppedRunCloser, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import NO_HISTORY, History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
@@ -59,7 +59,7 @@ CHECKPOINTS_KEPT = 2  # the latest for restore, one before it in case the latest
 
 # Set in every trial process (Ray's runtime_env): when Tune stops a trial (ASHA, PBT's pause) it reuses
 # the actor only if the trial's thread ends within TUNE_FUNCTION_THREAD_TIMEOUT_S, 2 s by default. A
-# stopped trial still uploads its checkpoint, its last system metrics and its status; on 2 busy cores
+# stopped trial still uploads its checkpoints and its last system metrics; on 2 busy cores
 # that took over 2 s and the next trial errored ("Trainable runner reuse requires reset_config()").
 TRIAL_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
 
@@ -120,6 +120,7 @@ def tune_searcher(spec: SweepSpec, sweep: SweepRun, max_concurrent: int, history
 
 def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, searcher: Searcher,
                 history: History = NO_HISTORY) -> tune.Tuner:
+    """The sweep's Tuner; its callbacks print progress and close each stopped trial's run as Tune stops it."""
     return tune.Tuner(
         trainable_for(setup),
         param_space=param_space(spec, history),
@@ -142,7 +143,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, searcher:
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
             verbose=0,  # Tune's reporter ends with a table of every trial: ConsoleProgress prints a summary
             callbacks=[ConsoleProgress(spec.primary_metric, spec.primary_mode, list(spec.parameters),
-                                       setup.results_dir)],
+                                       setup.results_dir), StoppedRunCloser(spec, setup.sweep)],
         ),
     )
 
@@ -254,7 +255,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, dataset: GanDataset) -> in
             log_race(sweep, searcher.searcher.end(sweep_end or "every trial ran"))  # its last word, however it ended
         record_end_reason(sweep, sweep_end or "every trial ran")
         print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)
-        close_stopped_trials(spec, sweep, results, sweep_end)
+        StoppedRunCloser(spec, sweep).close_rest(results, sweep_end)
         register_best_trial(spec, sweep)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)

@@ -1,6 +1,14 @@
 """How a sweep's trials and the sweep itself ended, said on their MLflow runs: what stopped a trial
 early (a scheduler, the collapse rule, search.target, the sweep's end) and why the sweep ended
-(every trial ran, search.target, search.time_budget_s)."""
+(every trial ran, search.target, search.time_budget_s).
+
+    closer = StoppedRunCloser(spec, sweep)    # in RunConfig(callbacks=...): closes runs as Tune stops them
+    closer.close_rest(results, sweep_end)     # after Tuner.fit: those the sweep's end stopped
+
+The driver is the one writer of a `stopped` status (a trial's process never writes it: it cannot tell a
+scheduler's stop from a stopping rule's, and Tune may end it seconds after the stop); the trial writes
+finished (before Tune hears of its last result), diverged and errored.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +18,56 @@ from ray import tune
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import SweepSpec
 from pipeline.sweep.space import evaluations
-from pipeline.tracking.keys import PARAMS_KEY, trial_name
-from pipeline.tracking.location import SweepRun
-from pipeline.tracking.sweep_runs import mark_stopped
+from pipeline.sweep.trial import DIVERGED_KEY
+from pipeline.tracking.keys import PARAMS_KEY, STATUS_TAG, trial_name
+from pipeline.tracking.location import SweepRun, with_retries
+from pipeline.tracking.trial_runs import close_run, trial_run
+
+DRIVER_RETRIES = 5  # a stop's close waits for the store as the driver's other writes do (back-off to 8 s)
 
 
-def close_stopped_trials(spec: SweepSpec, sweep: SweepRun, results: tune.ResultGrid, sweep_end: str | None) -> None:
-    """Trials that a scheduler, a stopper or the sweep's end stopped never reach their own end: give
-    their runs one. `sweep_end`: why the sweep ended before every trial ran, if it did."""
-    planned = evaluations(spec)
-    for result in results:
-        done = result.metrics.get("training_iteration", 0) if result.metrics else 0
-        if result.error is None and result.metrics and done < planned:
-            by = stopped_by(spec, result.metrics_dataframe, sweep_end)
-            mark_stopped(sweep, result.metrics["trial_id"], f"stopped by {by} after {done} of {planned} evaluations")
-        elif result.error is None and result.metrics:  # all evaluations done; Tune may end it before its own close
-            mark_stopped(sweep, result.metrics["trial_id"], "", status="finished")
+class StoppedRunCloser(tune.Callback):
+    """Closes the run of each trial that Tune stops before its last evaluation, naming what stopped it.
+
+    Tune decides a stop (stopper, then scheduler) before it calls `on_trial_result` and marks the result
+    `done`, then ends the trial: so the close is written here, when the decision is known, by the one
+    process that knows its cause."""
+
+    def __init__(self, spec: SweepSpec, sweep: SweepRun):
+        self.spec, self.sweep, self.planned = spec, sweep, evaluations(spec)
+        self.results: dict[str, list[dict]] = {}  # per trial: what `stopped_by` reads of each result
+        self.closed: set[str] = set()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: tune.experiment.Trial, result: dict,
+                        **info) -> None:
+        kept = (names.MODES, self.spec.primary_metric, "timestamp")
+        self.results.setdefault(trial.trial_id, []).append({key: result[key] for key in kept if key in result})
+        done = result.get("training_iteration", 0)
+        if result.get("done") and DIVERGED_KEY not in result and done < self.planned:
+            by = stopped_by(self.spec, pd.DataFrame(self.results[trial.trial_id]))
+            self.close(trial.trial_id, f"stopped by {by} after {done} of {self.planned} evaluations")
+
+    def close_rest(self, results: tune.ResultGrid, sweep_end: str | None) -> None:
+        """Trials the sweep's end stopped (search.target reached by another trial, the time budget): Tune
+        stops them without a result to hang the decision on."""
+        for result in results:
+            metrics = result.metrics or {}
+            done = metrics.get("training_iteration", 0)
+            if result.error is None and metrics and DIVERGED_KEY not in metrics and done < self.planned:
+                by = stopped_by(self.spec, result.metrics_dataframe, sweep_end)
+                self.close(metrics["trial_id"], f"stopped by {by} after {done} of {self.planned} evaluations")
+
+    def close(self, trial_id: str, reason: str) -> None:
+        if trial_id in self.closed:
+            return
+        run = trial_run(self.sweep, trial_id)
+        if run is None:
+            return  # stopped before its first evaluation opened a run: nothing to close
+        if run.data.tags.get(STATUS_TAG) == "stopped":
+            return  # closed as Tune stopped it, by this driver or by the one a --resume took over from
+        run_id, client = run.info.run_id, self.sweep.client()
+        with_retries(lambda: close_run(client, run_id, "stopped", reason), "stopped trial's close", DRIVER_RETRIES)
+        self.closed.add(trial_id)
 
 
 def stopped_by(spec: SweepSpec, results: pd.DataFrame | None, sweep_end: str | None = None) -> str:

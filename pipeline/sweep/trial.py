@@ -42,8 +42,8 @@ from pipeline.tracking.keys import (
     trial_name,
 )
 from pipeline.tracking.location import SweepRun
-from pipeline.tracking.sweep_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, finished_trial_result
 from pipeline.tracking.trial_run import TrialRun
+from pipeline.tracking.trial_runs import CHECKPOINT_ARTIFACT, RANKED_ARTIFACT, finished_trial_result
 
 CHECKPOINT_FILE = "gan.pt"
 RANKED_FILE = "best.pt"  # beside gan.pt in a Tune checkpoint, while the ranked step is an earlier one
@@ -99,8 +99,10 @@ class RayReporter:
 
     def __init__(self, run: TrialRun | None, hyperparameters: dict[str, float], send: SendResult,
                  leading: tuple[str, ...] = (), ranking: tuple[str, str] = ("", "min"),
-                 ranked: RankedCheckpoint | None = None):
+                 ranked: RankedCheckpoint | None = None, final_step: int | None = None):
         self.run = run
+        self.final_step = final_step  # the run is closed finished before Tune hears of this step's result
+        self.closed = False
         self.leading = leading  # result keys put first: Tune's progress table shows a result's first 4 metrics
         self.hyperparameters = {f"{HYPERPARAMETER_PREFIX}{k}": float(v) for k, v in hyperparameters.items()}
         self.send = send
@@ -124,11 +126,14 @@ class RayReporter:
             self.run.log_evaluation(step, metrics | self.hyperparameters, images)
         self.last_step = step
         result = {key: metrics[key] for key in self.leading if key in metrics} | metrics | {names.STEP: step}
+        if checkpoint is not None:
+            self.last_checkpoint = checkpoint
+            self.keep_ranked(step, metrics, checkpoint)
+        if step == self.final_step:  # Tune may end this process as soon as it has the last result
+            end_run(self, "finished")
         if checkpoint is None:
             self.send(result, None)
             return
-        self.last_checkpoint = checkpoint
-        self.keep_ranked(step, metrics, checkpoint)
         owner = {RUN_ID_KEY: self.run.run_id if self.run else None}
         ranked = {RANKED_KEY: {"step": self.ranked.step, "value": self.ranked.value}} if self.ranked else {}
         with tempfile.TemporaryDirectory() as folder:
@@ -222,7 +227,8 @@ def train_trial(
     ranked = checkpoint.pop(RANKED_KEY, None) if checkpoint is not None else None
     # a restart keeps its ranked checkpoint; a PBT exploit's donor ranked its own run, not this one
     ranked = ranked if run is not None and donor == run.run_id else None
-    reporter = RayReporter(run, mutated, send, leading=leading, ranking=setup.objectives[0], ranked=ranked)
+    reporter = RayReporter(run, mutated, send, leading=leading, ranking=setup.objectives[0], ranked=ranked,
+                           final_step=trial_config.train.steps)
     if run is not None and donor not in (None, run.run_id):  # another trial's checkpoint: a PBT exploit
         run.log_exploit(donor, checkpoint["step"], {key: float(value) for key, value in mutated.items()})
     # a sweep over a dataset or eval key loads its own data or computes its own real side; the rest share the driver's
@@ -237,15 +243,12 @@ def train_trial(
         report_divergence(reporter, setup)
         return
     except SystemExit:  # how Tune ends a trial it stops (ASHA, a stopping rule) or pauses (PBT)
-        if reporter.last_step == trial_config.train.steps:  # ASHA stops trials at max_t too: that is the end
-            end_run(reporter, "finished")
-        else:
-            end_run(reporter, "stopped", "stopped by Tune: its scheduler, a stopping rule or the sweep's end")
+        end_run(reporter, None)  # its checkpoints; the driver writes why it stopped (sweep/endings.py)
         raise
     except BaseException:
         end_run(reporter, "errored", traceback.format_exc())
         raise
-    end_run(reporter, "finished")
+    end_run(reporter, "finished")  # already done at the last evaluation (RayReporter.report), where it ends
 
 
 def report_divergence(reporter: RayReporter, setup: TrialSetup) -> None:
@@ -256,10 +259,13 @@ def report_divergence(reporter: RayReporter, setup: TrialSetup) -> None:
     reporter.send(worst | {names.STEP: reporter.last_step, DIVERGED_KEY: 1}, None)
 
 
-def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
-    """The last checkpoint as the run's model artifact, then its status (rank 0; other workers have no run)."""
-    if reporter.run is None:
+def end_run(reporter: RayReporter, status: str | None, reason: str = "") -> None:
+    """The last and the ranked checkpoints as the run's artifacts, a finished trial's generator model, then
+    the trial's own status: finished, diverged, errored; None (a stop or a pause) leaves it to the driver.
+    Rank 0 only: other workers have no run."""
+    if reporter.run is None or reporter.closed:
         return
+    reporter.closed = status is not None
     owner = {RUN_ID_KEY: reporter.run.run_id}
     if reporter.last_checkpoint is not None:
         reporter.run.log_checkpoint(reporter.last_checkpoint | owner, CHECKPOINT_ARTIFACT)
@@ -267,10 +273,12 @@ def end_run(reporter: RayReporter, status: str, reason: str = "") -> None:
         ranked = reporter.ranked
         reporter.run.log_checkpoint(ranked.checkpoint | owner | {RANKED_KEY: {"step": ranked.step,
                                                                             "value": ranked.value}}, RANKED_ARTIFACT)
-        # a finished trial's ranked generator as an MLflow model. Not for a stopped one: Tune gives a
-        # stopped (or PBT-paused) trial's thread 2 s to end before it reuses the actor; the driver logs
-        # the model of a stopped trial that ranks first (sweep/champion.py).
+        # a finished trial's ranked generator as an MLflow model; a stopped one's process may end within
+        # seconds: the driver logs the model of a stopped trial that ranks first (sweep/champion.py)
         if status == "finished":
             generator, config = checkpoint_to_generator(ranked.checkpoint)
             reporter.run.log_generator(generator, config.model.latent_dim, ranked.step)
-    reporter.run.finish(status, reason)
+    if status is None:
+        reporter.run.end()
+    else:
+        reporter.run.finish(status, reason)

@@ -1,8 +1,7 @@
 """Names of the MLflow tags and params that tie a sweep's runs together, and of a trial's values in
-Tune's config; written by sweep_runs.py and the trials, read by report/ and sync.py. Ray-free, so the
+Tune's config; written by the driver and the trials, read by report/ and sync.py. Ray-free, so the
 offline tools (report, sync) can name things as the sweep did."""
 
-import json
 from typing import Any
 
 ROLE_TAG = "sweep.role"  # "parent" or "trial"
@@ -11,9 +10,10 @@ METRIC_TAG = "sweep.metric"  # the spec's ranking metric, on the parent run
 MODE_TAG = "sweep.mode"  # min | max
 OBJECTIVES_TAG = "sweep.objectives"  # JSON [[metric, mode], ...]: several for a multi-objective sweep
 SWEPT_PARAM = "sweep.swept"  # JSON list of the swept dotted keys, on the parent run
-STATUS_TAG = "trial.status"  # finished | diverged | errored, on each trial run
-REASON_TAG = "trial.reason"  # why a trial diverged or errored
-DRIVER_CLOSE_TAG = "trial.driver_close"  # JSON {status, reason}: the driver's close of a stopped trial, which wins
+STATUS_TAG = "trial.status"  # finished | diverged | errored (by the trial) | stopped (by the driver), on each trial run
+REASON_TAG = "trial.reason"  # why a trial diverged, errored or was stopped
+ATTEMPT_TAG = "trial.attempt"  # the attempt (one process's life of a trial) that owns the run: the latest to open it
+STALE_FOLDER = "stale"  # on a trial run: <attempt>.json, the calls an attempt held back once a later one owned the run
 END_REASON_TAG = "sweep.end_reason"  # why the sweep ended: every trial ran, search.target, the time budget
 RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
 NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
@@ -27,16 +27,6 @@ EXTENSIONS_TAG = "sweep.extensions"  # on the parent run: how many times --exten
 SEEDS_PARAM = "search.seeds"  # on the parent run: replicates per configuration
 PARAMS_KEY = "params"  # Tune's config key of a trial's sampled values (a flat dict of dotted keys)
 REPLICATE_KEY = "replicate"  # which seed of its configuration a trial trains: train.seed + this
-
-
-def trial_reason(tags: dict[str, Any]) -> str:
-    """Why a trial ended: the driver's words where it closed the run (they name what stopped it, and
-    the trial's own close can land after them), else the trial's own; "" where neither wrote one."""
-    close = tags.get(DRIVER_CLOSE_TAG)
-    if isinstance(close, str) and close:
-        return json.loads(close)["reason"]
-    reason = tags.get(REASON_TAG)
-    return reason if isinstance(reason, str) else ""
 
 
 def trial_name(values: dict[str, Any]) -> str:

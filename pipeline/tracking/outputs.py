@@ -58,7 +58,7 @@ def start_system_metrics(run_id: str, tracking_uri: str, resume: bool) -> Any:
 
 def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_dim: int, step: int) -> str:
     """The generator as MLflow model `generator` of the run, with its signature; returns the model id.
-    The run keeps its status (a trial still running, or an ended one the driver adds the model to).
+    Logged by run id, not inside `mlflow.start_run`, which would mark the run running and then finished.
 
     Pickled (MLflow's 'pt2' export would fix the batch size); loading needs this package installed."""
     import mlflow
@@ -70,22 +70,19 @@ def log_generator_model(tracking_uri: str, run_id: str, generator: Any, latent_d
     with torch.no_grad():
         samples = generator(noise)
     signature = infer_signature(noise.numpy(), samples.numpy())
-    client = MlflowClient(tracking_uri)
-    status = client.get_run(run_id).info.status
+    experiment_id = MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)  # mlflow.pytorch logs through the fluent API only
+    mlflow.set_tracking_uri(tracking_uri)  # mlflow.pytorch logs through the fluent API's tracking URI only
     try:
-        with mlflow.start_run(run_id=run_id):  # which marks the run running, then FINISHED: status put back below
-            info = mlflow.pytorch.log_model(
-                generator, name=GENERATOR_MODEL_NAME, signature=signature, step=step, serialization_format="pickle",
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # no slow requirement inference
-            )
+        # made first: by run id alone, log_model would file the model under the default experiment
+        model = mlflow.initialize_logged_model(GENERATOR_MODEL_NAME, source_run_id=run_id, experiment_id=experiment_id)
+        info = mlflow.pytorch.log_model(
+            generator, name=GENERATOR_MODEL_NAME, signature=signature, step=step, serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # no slow requirement inference
+            run_id=run_id, model_id=model.model_id,
+        )
     finally:
         mlflow.set_tracking_uri(previous)  # this process's own setting, for whatever else it logs
-    if status == "RUNNING":
-        client.update_run(run_id, status="RUNNING")
-    else:
-        client.set_terminated(run_id, status)
     return info.model_id
 
 

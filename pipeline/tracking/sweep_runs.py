@@ -1,24 +1,24 @@
-"""MLflow side of a sweep: one parent run per sweep, one nested child run per trial.
+"""The driver's side of a sweep in MLflow: the parent run (opened, resumed, closed), what it records
+once (the real-data floor, the race, the latent maps) and the champion's registration.
 
-The driver opens the sweep's run (`open_sweep`); each trial, on world rank 0 only, opens or
-continues its own child run (`TrialRun`) and logs each evaluation in one batched call plus the
-sample grid as an image with its step, so MLflow's image slider shows training progress.
+    sweep = open_sweep(spec, "search_spaces/dropout.yaml", "sqlite:///mlflow.db")
+
+Each trial writes its own child run (tracking/trial_run.py); both sides find trial runs through
+tracking/trial_runs.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pipeline.spec.config import SweepSpec, flatten
 from pipeline.spec.metric_names import (
@@ -29,49 +29,23 @@ from pipeline.spec.metric_names import (
     PROTOCOL_PARAM,
 )
 from pipeline.tracking.keys import (
-    DRIVER_CLOSE_TAG,
     END_REASON_TAG,
     METRIC_TAG,
     MODE_TAG,
     OBJECTIVES_TAG,
-    REASON_TAG,
     RESULTS_DIR_TAG,
     ROLE_PARENT,
     ROLE_TAG,
-    STATUS_TAG,
     SWEPT_PARAM,
-    TRIAL_ID_TAG,
 )
-from pipeline.tracking.location import SweepRun, artifact_root_for, with_retries
+from pipeline.tracking.location import SweepRun, artifact_root_for
 from pipeline.tracking.outputs import CHAMPION_ALIAS, latest_generator_model
+from pipeline.tracking.trial_runs import RANKED_ARTIFACT, source_tags
 
-SOURCE_NAME = "pipeline.sweep"  # the entry point every sweep's runs come from (python -m pipeline.sweep)
-GIT_DIRTY_TAG = "sweep.git.dirty"  # "true" when the package's git tree had uncommitted changes
-RUN_STATUS = {  # a trial's status tag -> the MLflow run status it ends with
-    "finished": RunStatus.FINISHED,
-    "diverged": RunStatus.FINISHED,  # a finished experiment with a negative result
-    "stopped": RunStatus.KILLED,
-    "errored": RunStatus.FAILED,
-}
-CHECKPOINT_ARTIFACT = "checkpoint/gan.pt"  # a trial's last checkpoint: what --resume and PBT go on from
-RANKED_ARTIFACT = "checkpoint/best.pt"  # the checkpoint at its ranking value: its model, the registered version
 CHAMPION_STEP_TAG = "step"  # on a registered version: the step of the checkpoint it holds
 # the experiment kind that MLflow 3's UI opens in its model-training (runs) view
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 RACE_ARTIFACT = "race.json"  # on a racing sweep's parent run: every round's decision (sweep/racing.py)
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 def open_sweep(spec: SweepSpec, spec_path: str, tracking_uri: str, experiment_name: str | None = None) -> SweepRun:
     """Create the sweep's experiment (the spec's name unless given; if new) and its parent run, with
@@ -167,72 +141,6 @@ def environment_tags() -> dict[str, str]:
     return tags | source_tags()
 
 
-def source_tags() -> dict[str, str]:
-    """What code ran: the entry point, and where the package is a git checkout, its commit and whether
-    its tree had uncommitted changes (a dirty tree's results may not be reproducible from the commit)."""
-    tags = {"mlflow.source.name": SOURCE_NAME, "mlflow.source.type": "LOCAL"}
-    package = Path(__file__).resolve().parent
-    try:
-        commit = git(package, "rev-parse", "HEAD")
-        changes = git(package, "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return tags  # not a git checkout (an installed package): the commit is simply unknown
-    return tags | {"mlflow.source.git.commit": commit, GIT_DIRTY_TAG: str(bool(changes)).lower()}
-
-
-def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5,
-                          check=True).stdout.strip()
-
-
-def trial_run(sweep: SweepRun, trial_id: str) -> Run | None:
-    """The run of Tune trial `trial_id` in this sweep, if one was made before (a restart, a PBT exploit)."""
-    runs = with_retries(
-        lambda: sweep.client().search_runs(
-            [sweep.experiment_id],
-            f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.run_id}'",
-            max_results=1,
-        ),
-        "find trial run",
-    )
-    return runs[0] if runs else None
-
-
-def find_trial_run(sweep: SweepRun, trial_id: str) -> str | None:
-    run = trial_run(sweep, trial_id)
-    return run.info.run_id if run else None
-
-
-def finished_trial_result(sweep: SweepRun, trial_id: str, metric: str) -> tuple[int, dict[str, float]] | None:
-    """(last step, last logged metrics) of a trial whose run already says finished; None for any other.
-
-    Tune saves which trials ended only every 10 s or so: a driver killed in between restores an
-    ended trial from an older checkpoint on --resume. With this it ends at once, as it had, instead
-    of training its last steps again and logging them twice.
-    """
-    run = trial_run(sweep, trial_id)
-    if run is None or run.data.tags.get(STATUS_TAG) != "finished":
-        return None
-    history = with_retries(lambda: sweep.client().get_metric_history(run.info.run_id, metric), "read metric")
-    return max(m.step for m in history), dict(run.data.metrics)
-
-
-def mark_stopped(sweep: SweepRun, trial_id: str, reason: str, status: str = "stopped") -> None:
-    """Close a trial's run from the driver: say why the scheduler or a stopping rule ended it (its own
-    run only knew that Tune stopped it), or record the end of a trial that Tune ended before the trial
-    could record it itself. A status the trial recorded (finished, diverged, errored) stays."""
-    run_id = find_trial_run(sweep, trial_id)
-    if run_id is None:
-        return  # stopped before its first evaluation opened a run: nothing to close
-    client = sweep.client()
-    if client.get_run(run_id).data.tags.get(STATUS_TAG, "stopped") != "stopped":
-        return
-    close = json.dumps({"status": status, "reason": reason})  # the trial puts this back if its own close lands later
-    tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason), RunTag(DRIVER_CLOSE_TAG, close)]
-    client.log_batch(run_id, tags=tags)  # one batch: a reader sees all three or none
-    client.set_terminated(run_id, RunStatus.to_string(RUN_STATUS[status]))
-
-
 def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: float, step: int | None) -> str:
     """The best trial's generator model (the last its run logged: its ranked checkpoint's) as a new
     version of registered model `name`, given the alias `champion` and tagged with the ranked `step` and
@@ -255,22 +163,6 @@ def register_best(sweep: SweepRun, name: str, run_id: str, metric: str, value: f
                                                       "sweep ranked (the trial's best evaluation)")
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
     return version.version
-
-
-def download_checkpoint(sweep: SweepRun, trial_id: str, artifact: str = RANKED_ARTIFACT) -> dict | None:
-    """A trial's logged checkpoint (by default its ranked one, checkpoint/best.pt), or None if it logged none."""
-    import torch
-
-    run_id = find_trial_run(sweep, trial_id)
-    if run_id is None:
-        return None
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar for one small file is noise
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            path = sweep.client().download_artifacts(run_id, artifact, folder)
-        except (MlflowException, OSError):
-            return None
-        return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def log_race(sweep: SweepRun, record: dict) -> None:

@@ -5,38 +5,40 @@ generator model and system metrics, sent so that logging never stops training.
     run.log_evaluation(step, metrics, images)
     run.finish("finished")
 
+Each attempt of a trial (its first process, and each restart after a failure) owns the run from the
+moment it opens it; an earlier attempt that outlived its node's loss (a partitioned node, a "zombie")
+finds out before it sends again and holds its calls back, so it never writes over its successor's.
 The driver's side of tracking (the parent run, registration) is tracking/sweep_runs.py.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mlflow.entities import DatasetInput, Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from pipeline.tracking.keys import (
-    DRIVER_CLOSE_TAG,
+    ATTEMPT_TAG,
     HYPERPARAMETER_PREFIX,
     LINEAGE_FOLDER,
-    REASON_TAG,
     ROLE_TAG,
     ROLE_TRIAL,
-    STATUS_TAG,
+    STALE_FOLDER,
     TRIAL_ID_TAG,
 )
 from pipeline.tracking.location import RETRIES, SweepRun, with_retries
 from pipeline.tracking.outputs import log_generator_model, start_system_metrics
-from pipeline.tracking.sweep_runs import RUN_STATUS, find_trial_run, source_tags
+from pipeline.tracking.trial_runs import close_run, find_trial_run, source_tags
 
 CREATE_RETRIES = 8  # a trial cannot start without its run: wait up to about two minutes
 FINAL_RETRIES = 9  # a trial's buffered calls at its end: wait up to about four minutes
@@ -53,6 +55,10 @@ class TrialRun:
     kept, in order, and sent before the next one; at the trial's end the store gets minutes to come
     back. What still cannot be sent is named, and `python -m pipeline.sync` recovers the metrics
     from Ray's results on disk.
+
+    Fencing: the run's ATTEMPT_TAG names the attempt that opened it last. Once per evaluation, and
+    before kept calls go out after a failure, an attempt checks that it is still the one named; if not,
+    it sends nothing more to the run but a count of what it held back (STALE_FOLDER/<attempt>.json).
     """
 
     def __init__(self, sweep: SweepRun, trial_id: str, name: str, params: dict[str, Any],
@@ -60,11 +66,15 @@ class TrialRun:
                  system_metrics: bool = True):
         self.client, self.sweep = sweep.client(), sweep
         self.pending: list[tuple[str, Callable[[], object]]] = []
+        self.attempt = uuid.uuid4().hex[:12]
+        self.check_due = False  # True: check that this attempt still owns the run before sending more
+        self.successor: str | None = None  # the attempt that owns the run now, once this one has lost it
+        self.held_back: list[str] = []  # what this attempt did not send because a later attempt owns the run
         run_id = with_retries(lambda: find_trial_run(sweep, trial_id), "find run", CREATE_RETRIES)
         restarted = run_id is not None
         if run_id is None:
             tags = {MLFLOW_PARENT_RUN_ID: sweep.run_id, ROLE_TAG: ROLE_TRIAL, MLFLOW_RUN_NAME: name,
-                    TRIAL_ID_TAG: trial_id, **source_tags(), **(tags or {})}
+                    TRIAL_ID_TAG: trial_id, ATTEMPT_TAG: self.attempt, **source_tags(), **(tags or {})}
             run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
                                "create run", CREATE_RETRIES)
             run_id = run.info.run_id
@@ -74,16 +84,31 @@ class TrialRun:
                 self.send("params", lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
             if dataset is not None:
                 self.send("dataset input", lambda: self.client.log_inputs(run_id, datasets=[dataset]))
+        else:  # a restart: from now on the run is this attempt's, and an earlier one still alive stops writing
+            with_retries(lambda: self.client.set_tag(run_id, ATTEMPT_TAG, self.attempt), "take over run",
+                         CREATE_RETRIES)
         self.run_id = run_id
         # the trial's own process only: `pipeline.tracking.sync` reopens runs from elsewhere
         self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted) if system_metrics else None
 
     def send(self, what: str, action: Callable[[], object]) -> None:
+        if self.successor is not None:
+            self.held_back.append(what)
+            return
         self.pending.append((what, action))
         self.flush()
 
     def flush(self, attempts: int = RETRIES) -> bool:
-        """Send the kept calls in order; False (and the rest kept) when the store still does not answer."""
+        """Send the kept calls in order; False (and the rest kept) when the store still does not answer.
+        Where a check of the run's owner is due, it comes first: a lost run takes no more calls."""
+        try:
+            if self.pending and self.check_due and not self.owns_run(attempts):
+                self.hold_back()
+                return True
+        except (MlflowException, OSError) as err:
+            print(f"MLflow did not answer who owns run {self.run_id} ({type(err).__name__}); training goes on, "
+                  f"{len(self.pending)} logging calls kept to send later", flush=True)
+            return False
         while self.pending:
             what, action = self.pending[0]
             try:
@@ -91,11 +116,42 @@ class TrialRun:
             except (MlflowException, OSError) as err:
                 print(f"MLflow did not take {what} ({type(err).__name__}); training goes on, "
                       f"{len(self.pending)} logging calls kept to send later", flush=True)
+                self.check_due = True  # while this attempt could not write, a successor may have taken the run
                 return False
             self.pending.pop(0)
         return True
 
+    def owns_run(self, attempts: int = RETRIES) -> bool:
+        owner = with_retries(lambda: self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG), "read owner",
+                             attempts)
+        self.check_due = False
+        if owner != self.attempt:
+            self.successor = owner
+        return owner == self.attempt
+
+    def hold_back(self) -> None:
+        """This attempt lost the run to a later one (its node was cut off and the trial restarted elsewhere):
+        its kept calls are dropped, and so is all it logs from now on; `record_held_back` counts them."""
+        self.held_back += [what for what, _ in self.pending]
+        self.pending.clear()
+        print(f"run {self.run_id} belongs to a later attempt of this trial ({self.successor}) now: attempt "
+              f"{self.attempt} sends it nothing more ({len(self.held_back)} calls held back)", flush=True)
+        self.stop_system_metrics()
+        self.record_held_back()
+
+    def record_held_back(self) -> None:
+        """What this attempt held back, as STALE_FOLDER/<attempt>.json on the run: its own file, which no
+        other attempt writes."""
+        record = {"attempt": self.attempt, "owner": self.successor, "held_back": len(self.held_back),
+                  "calls": self.held_back}
+        try:
+            with_retries(lambda: self.client.log_dict(self.run_id, record, f"{STALE_FOLDER}/{self.attempt}.json"),
+                         "held-back record")
+        except (MlflowException, OSError) as err:
+            print(f"MLflow did not take the record of {len(self.held_back)} held-back calls ({err})", flush=True)
+
     def log_evaluation(self, step: int, metrics: dict[str, float], images: dict[str, np.ndarray]) -> None:
+        self.check_due = True  # once per evaluation: a zombie attempt still in touch with MLflow stops here
         timestamp = int(time.time() * 1000)
         batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
         self.send(f"metrics of step {step}", lambda: self.client.log_batch(self.run_id, metrics=batch))
@@ -145,26 +201,6 @@ class TrialRun:
         self.send("generator model", lambda: log_generator_model(self.sweep.tracking_uri, self.run_id, generator,
                                                                  latent_dim, step))
 
-    def recorded_status(self) -> str | None:
-        """The status tag the run has now: the driver's `mark_stopped` may have written it first."""
-        return self.recorded_tags().get(STATUS_TAG)
-
-    def recorded_tags(self) -> dict[str, str]:
-        return with_retries(lambda: self.client.get_run(self.run_id), "read run").data.tags
-
-    def keep_drivers_close(self) -> None:
-        """The driver's close of a stopped trial names what stopped it; the trial's own only knows that
-        Tune did. Where the driver's landed between the trial's check and its own write, put it back."""
-        close = self.recorded_tags().get(DRIVER_CLOSE_TAG)
-        if close is None:
-            return
-        driver = json.loads(close)
-        tags = [RunTag(STATUS_TAG, driver["status"]), RunTag(REASON_TAG, driver["reason"])]
-        self.pending.append(("driver's status", lambda: self.client.log_batch(self.run_id, tags=tags)))
-        end = RunStatus.to_string(RUN_STATUS[driver["status"]])
-        self.pending.append(("driver's run end", lambda: self.client.set_terminated(self.run_id, end)))
-        self.flush(FINAL_RETRIES)
-
     def stop_system_metrics(self) -> None:
         """The sampler's last samples sent; the run must still be running for them."""
         if self.monitor is not None:
@@ -172,16 +208,23 @@ class TrialRun:
             self.monitor = None
 
     def finish(self, status: str, reason: str = "") -> None:
+        """The trial's own end: finished, diverged or errored (a stop's cause only the driver knows: it
+        writes `stopped`), sent with minutes of patience; nothing where a later attempt owns the run."""
         self.stop_system_metrics()
-        if status == "stopped" and self.flush() and self.recorded_status() is not None:
-            return  # Tune ended the trial and the driver has closed its run already, naming what stopped it
-        tags = [RunTag(STATUS_TAG, status), RunTag(REASON_TAG, reason[:5000])]
-        self.pending.append(("status", lambda: self.client.log_batch(self.run_id, tags=tags)))
-        end = RunStatus.to_string(RUN_STATUS[status])
-        self.pending.append(("run end", lambda: self.client.set_terminated(self.run_id, end)))
-        if not self.flush(FINAL_RETRIES):
+        self.check_due = True
+        close = ("status and run end", lambda: close_run(self.client, self.run_id, status, reason))
+        if self.successor is None:
+            self.pending.append(close)
+        else:
+            self.held_back.append(close[0])
+        self.end(FINAL_RETRIES)
+
+    def end(self, attempts: int = RETRIES) -> None:
+        """The kept calls sent (a stopped trial has seconds before Tune reuses or ends its process: one try)."""
+        self.stop_system_metrics()
+        if self.successor is not None:
+            self.record_held_back()
+        elif not self.flush(attempts):
             print(f"error: {len(self.pending)} logging calls of run {self.run_id} could not be sent to MLflow. "
                   "When the tracking server is back, `python -m pipeline.sync NAME` recovers the metrics "
                   "from Ray's results on disk.", file=sys.stderr, flush=True)
-        elif status == "stopped":
-            self.keep_drivers_close()
