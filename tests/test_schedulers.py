@@ -2,7 +2,6 @@
 
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from mlflow.entities import DatasetInput
+from mlflow.entities import DatasetInput, RunTag
 from ray import tune
 
 from pipeline.core.data import GanDataset
@@ -35,6 +35,7 @@ from pipeline.spec.config import TrialConfig, flatten, with_values
 from pipeline.tracking.keys import (
     CONFIG_TAG,
     HYPERPARAMETER_PREFIX,
+    NODE_IP_TAG,
     NODE_TAG,
     PARAMS_KEY,
     REPLICATE_KEY,
@@ -201,7 +202,9 @@ def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config:
     inactive = {key for key in setup.conditional if key not in values}  # the fixed value holds, unswept
     params = {key: value for key, value in flatten(trial_config.model_dump()).items() if key not in inactive}
     run = TrialRun(setup.sweep, trial_id, name, params, tags, setup.dataset_input)
-    run.send("node", lambda: run.client.set_tag(run.run_id, NODE_TAG, ray.get_runtime_context().get_node_id()))
+    node = [RunTag(NODE_TAG, ray.get_runtime_context().get_node_id()),
+            RunTag(NODE_IP_TAG, ray.util.get_node_ip_address())]
+    run.send("node", lambda: run.client.log_batch(run.run_id, tags=node))
     return run
 
 

@@ -17,6 +17,7 @@ STALE_FOLDER = "stale"  # on a trial run: <attempt>.json, the calls an attempt h
 END_REASON_TAG = "sweep.end_reason"  # why the sweep ended: every trial ran, search.target, the time budget
 RESULTS_DIR_TAG = "sweep.results_dir"  # where Ray Tune keeps the sweep's results and checkpoints
 NODE_TAG = "ray.node_id"  # the Ray node a trial (last) ran on
+NODE_IP_TAG = "ray.node_ip"  # that node's address: which host it was
 TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a restored trial finds its run
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)
 LINEAGE_FOLDER = "lineage"  # pbt, pb2: on a trial run, exploit-<step>.json for each checkpoint it took from another

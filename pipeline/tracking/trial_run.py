@@ -99,35 +99,36 @@ class TrialRun:
         self.flush()
 
     def flush(self, attempts: int = RETRIES) -> bool:
-        """Send the kept calls in order; False (and the rest kept) when the store still does not answer.
-        Where a check of the run's owner is due, it comes first: a lost run takes no more calls."""
-        try:
-            if self.pending and self.check_due and not self.owns_run(attempts):
-                self.hold_back()
-                return True
-        except (MlflowException, OSError) as err:
-            print(f"MLflow did not answer who owns run {self.run_id} ({type(err).__name__}); training goes on, "
-                  f"{len(self.pending)} logging calls kept to send later", flush=True)
-            return False
+        """Send the kept calls in order; False (and the rest kept) when the store still does not answer."""
         while self.pending:
             what, action = self.pending[0]
             try:
-                with_retries(action, what, attempts)
+                with_retries(lambda action=action: self.checked(action), what, attempts)
             except (MlflowException, OSError) as err:
                 print(f"MLflow did not take {what} ({type(err).__name__}); training goes on, "
                       f"{len(self.pending)} logging calls kept to send later", flush=True)
-                self.check_due = True  # while this attempt could not write, a successor may have taken the run
                 return False
+            if self.successor is not None:
+                self.hold_back()
+                return True
             self.pending.pop(0)
         return True
 
-    def owns_run(self, attempts: int = RETRIES) -> bool:
-        owner = with_retries(lambda: self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG), "read owner",
-                             attempts)
-        self.check_due = False
-        if owner != self.attempt:
-            self.successor = owner
-        return owner == self.attempt
+    def checked(self, action: Callable[[], object]) -> None:
+        """One try of `action`, after a check of the run's owner where one is due (nothing where the run
+        is lost). MLflow has no conditional write: a check before every try after a failure leaves only a
+        request already in flight as the link fell (its HTTP timeout, TRIAL_HTTP_SETTINGS) unfenced."""
+        if self.check_due:
+            owner = self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG)
+            self.check_due = False
+            if owner != self.attempt:
+                self.successor = owner
+                return
+        try:
+            action()
+        except (MlflowException, OSError):
+            self.check_due = True  # while this attempt could not write, a successor may have taken the run
+            raise
 
     def hold_back(self) -> None:
         """This attempt lost the run to a later one (its node was cut off and the trial restarted elsewhere):
