@@ -5,7 +5,8 @@ without killing anything on it, as a switch port or a cable would fail. Needs ro
     with TestNetwork() as net:
         head = net.add_host("head")                # 10.x.y.2, reachable from here and every other host
         head.spawn(["ray", "start", "--head", ...])
-        net.cut(head); ...; net.restore(head)
+        net.cut(head); ...; net.restore(head)           # the whole link
+        net.separate(w1, [head]); ...; net.separate(w1, [head], heal=True)   # from some hosts only
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ class TestNetwork:
 
     def restore(self, host: Host) -> None:
         ip("link", "set", host.link, "up")
+
+    def separate(self, host: Host, others: list[Host], heal: bool = False) -> None:
+        """A partition between `host` and `others` alone (both ways: blackhole routes on each side), the
+        rest of the network still reachable from all; `heal` takes it away."""
+        verb = "del" if heal else "add"
+        for other in others:
+            ip("-n", host.namespace, "route", verb, "blackhole", f"{other.address}/32")
+            ip("-n", other.namespace, "route", verb, "blackhole", f"{host.address}/32")
 
     def __exit__(self, *exc) -> None:
         for host in reversed(self.hosts):

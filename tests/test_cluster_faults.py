@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,8 +94,8 @@ class Phases:
         print(f"[{self.times[what]:7.1f} s] {what}", flush=True)
 
 
-def trial_runs(client: MlflowClient) -> list:
-    experiment = client.get_experiment_by_name("ring8")
+def trial_runs(client: MlflowClient, name: str) -> list:
+    experiment = client.get_experiment_by_name(name)
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id], f"tags.`{ROLE_TAG}` = '{ROLE_TRIAL}'")
@@ -104,37 +105,36 @@ def fid_points(client: MlflowClient, run_id: str) -> list:
     return client.get_metric_history(run_id, names.FID)
 
 
-def test_a_partitioned_node_a_cut_tracking_host_and_a_database_restart_lose_nothing(cluster):
-    net, head, workers, db, server, root = cluster
-    client = MlflowClient(server.uri)
-    phases = Phases()
-    sweep = head.spawn(
+def start_sweep(head: Host, server: MlflowServer, root: Path, name: str) -> subprocess.Popen:
+    return head.spawn(
         [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--address",
          f"{head.address}:{RAY_PORT}", "--tracking-uri", server.uri, "--storage-path", str(root / "shared"),
-         "--set", f"trial.train.steps={STEPS}", "--set", f"trial.train.eval_every={EVAL_EVERY}",
+         "--experiment", name, "--set", f"trial.train.steps={STEPS}", "--set", f"trial.train.eval_every={EVAL_EVERY}",
          "--set", "trial.eval.samples=500", "--set", "parameters={model.dropout: {grid: [0.0, 0.3]}}"],
-        root / "sweep.log", env=CLUSTER_ENV, cwd=root)
+        root / f"{name}.log", env=CLUSTER_ENV, cwd=root)
 
-    # 1. A worker node that holds a trial loses its link mid-trial.
+
+def worker_trial(client: MlflowClient, name: str, workers: list[Host], sweep, log: Path):
+    """(the run of a trial on a worker node once it has evaluated, that node), waiting for one."""
     by_address = {worker.address: worker for worker in workers}
-    victim: list = []
+    found: list = []
 
-    def a_worker_trial_has_evaluated() -> bool:
-        assert sweep.poll() is None, (root / "sweep.log").read_text()[-4000:]
-        for run in trial_runs(client):
+    def evaluated() -> bool:
+        assert sweep.poll() is None, log.read_text()[-4000:]
+        for run in trial_runs(client, name):
             if run.data.tags.get(NODE_IP_TAG) in by_address and fid_points(client, run.info.run_id):
-                victim[:] = [run]
+                found[:] = [run, by_address[run.data.tags[NODE_IP_TAG]]]
                 return True
         return False
 
-    wait_until(a_worker_trial_has_evaluated, "a trial on a worker node evaluated once", timeout=400, every=1)
-    run, cut_host = victim[0], by_address[victim[0].data.tags[NODE_IP_TAG]]
-    first_attempt = run.data.tags[ATTEMPT_TAG]
-    net.cut(cut_host)
-    phases.mark(f"cut {cut_host.name}; its trial's run {run.info.run_id[:8]} held "
-                f"{len(fid_points(client, run.info.run_id))} evaluations")
-    address = f"{head.address}:{RAY_PORT}"
-    wait_until(lambda: live_nodes(head, address) == 2, "Ray declaring the cut node dead", timeout=120, every=1)
+    wait_until(evaluated, "a trial on a worker node evaluated once", timeout=400, every=1)
+    return found
+
+
+def wait_for_takeover(client: MlflowClient, run, head: Host, live: int, phases: Phases) -> None:
+    """Ray declares the node dead, Tune restarts the trial elsewhere, its new attempt owns the run and logs."""
+    address, first_attempt = f"{head.address}:{RAY_PORT}", run.data.tags[ATTEMPT_TAG]
+    wait_until(lambda: live_nodes(head, address) == live, "Ray declaring the node dead", timeout=120, every=1)
     phases.mark("Ray declared the node dead")
     taken = lambda: client.get_run(run.info.run_id).data.tags[ATTEMPT_TAG] != first_attempt  # noqa: E731
     wait_until(taken, "the trial restarted elsewhere, its new attempt owning the run", timeout=300, every=1)
@@ -143,35 +143,81 @@ def test_a_partitioned_node_a_cut_tracking_host_and_a_database_restart_lose_noth
     wait_until(lambda: len(fid_points(client, run.info.run_id)) > seen, "the successor's first evaluation",
                timeout=300, every=1)
     phases.mark("the successor logged an evaluation")
+
+
+def assert_complete(client: MlflowClient, name: str, cut_run, cut_host: Host, root: Path) -> dict | None:
+    """Every trial finished, each metric (system metrics too) one value per step, every evaluation there;
+    the cut trial's run owned by its successor on another node. Returns what the zombie held back."""
+    runs = trial_runs(client, name)
+    assert len(runs) == 2, "a restarted trial continues its own run"
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.tags[STATUS_TAG] == "finished"
+        for key in run.data.metrics:
+            values_by_step = defaultdict(set)
+            for point in client.get_metric_history(run.info.run_id, key):
+                values_by_step[point.step].add(point.value)
+            assert all(len(values) == 1 for values in values_by_step.values()), f"{key}: a step with two values"
+            if key == names.FID:
+                assert sorted(values_by_step) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)), "a step is missing"
+    after = client.get_run(cut_run.info.run_id)
+    assert after.data.tags[ATTEMPT_TAG] != cut_run.data.tags[ATTEMPT_TAG]
+    assert after.data.tags[NODE_IP_TAG] != cut_host.address
+    held = [item.path for item in client.list_artifacts(cut_run.info.run_id, STALE_FOLDER)]
+    return json.loads(Path(client.download_artifacts(cut_run.info.run_id, held[0], str(root))).read_text()) \
+        if held else None
+
+
+def test_a_partitioned_node_a_cut_tracking_host_and_a_database_restart_lose_nothing(cluster):
+    net, head, workers, db, server, root = cluster
+    client, phases = MlflowClient(server.uri), Phases()
+    sweep = start_sweep(head, server, root, "partition")
+    # 1. A worker node that holds a trial loses its link mid-trial, for longer than Ray's failure detection.
+    run, cut_host = worker_trial(client, "partition", workers, sweep, root / "partition.log")
+    net.cut(cut_host)
+    phases.mark(f"cut {cut_host.name}; its trial's run held {len(fid_points(client, run.info.run_id))} evaluations")
+    wait_for_takeover(client, run, head, 2, phases)
     net.restore(cut_host)
     phases.mark(f"restored {cut_host.name}'s link: the zombie can reach MLflow again")
-
     # 2. The tracking host is cut off for longer than a trial's HTTP timeout, then comes back.
     net.cut(server.host)
     phases.mark("cut the tracking host")
     time.sleep(30)
     net.restore(server.host)
     phases.mark("restored the tracking host")
-
     # 3. PostgreSQL restarts under the MLflow server while trials log.
     db.restart()
     phases.mark("restarted PostgreSQL")
-
-    assert sweep.wait(timeout=900) == 0, (root / "sweep.log").read_text()[-6000:]
+    assert sweep.wait(timeout=900) == 0, (root / "partition.log").read_text()[-6000:]
     phases.mark("the sweep ended")
-    runs = trial_runs(client)
-    assert len(runs) == 2, "a restarted trial continues its own run"
-    for each in runs:
-        assert each.info.status == "FINISHED" and each.data.tags[STATUS_TAG] == "finished"
-        values_by_step = defaultdict(set)
-        for point in fid_points(client, each.info.run_id):
-            values_by_step[point.step].add(point.value)
-        assert sorted(values_by_step) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)), "a step is missing"
-        assert all(len(values) == 1 for values in values_by_step.values()), f"a step with two values: {values_by_step}"
-    cut_run = client.get_run(run.info.run_id)
-    assert cut_run.data.tags[ATTEMPT_TAG] != first_attempt
-    assert cut_run.data.tags[NODE_IP_TAG] != cut_host.address
-    held = [item.path for item in client.list_artifacts(run.info.run_id, STALE_FOLDER)]
-    record = (json.loads((Path(client.download_artifacts(run.info.run_id, held[0], str(root)))).read_text())
-              if held else None)
-    print(json.dumps({"phases": phases.times, "zombie held back": record}, indent=1))
+    held = assert_complete(client, "partition", run, cut_host, root)
+    print(json.dumps({"phases": phases.times, "zombie held back": held}, indent=1))
+    rejoin(cut_host, head, root)  # Ray ended the cut node's raylet when its link came back: the next test needs it
+
+
+def rejoin(host: Host, head: Host, root: Path) -> None:
+    start_ray(host, root, "--address", f"{head.address}:{RAY_PORT}")
+    address = f"{head.address}:{RAY_PORT}"
+    wait_until(lambda: live_nodes(head, address) == 3, f"{host.name} back in the cluster", timeout=180, every=2)
+
+
+def test_a_node_cut_off_from_ray_but_not_from_mlflow_stops_writing_once_its_trial_moved(cluster):
+    """The zombie that outlives its node's loss the longest: Ray's head and the other nodes cannot reach it,
+    MLflow can, so it goes on sampling system metrics into its run while its successor does too. The
+    fence: it stops once the run's attempt tag names the successor, and records what it held back."""
+    net, head, workers, _, server, root = cluster
+    client, phases = MlflowClient(server.uri), Phases()
+    sweep = start_sweep(head, server, root, "ray-partition")
+    run, cut_host = worker_trial(client, "ray-partition", workers, sweep, root / "ray-partition.log")
+    others = [head, *(worker for worker in workers if worker is not cut_host)]
+    net.separate(cut_host, others)
+    phases.mark(f"separated {cut_host.name} from the Ray head and the other worker (MLflow still reachable)")
+    wait_for_takeover(client, run, head, 2, phases)
+    time.sleep(12)  # two of the zombie's system-metrics samples (SYSTEM_METRICS_INTERVAL_S)
+    net.separate(cut_host, others, heal=True)
+    phases.mark("healed the partition")
+    assert sweep.wait(timeout=900) == 0, (root / "ray-partition.log").read_text()[-6000:]
+    phases.mark("the sweep ended")
+    held = assert_complete(client, "ray-partition", run, cut_host, root)
+    print(json.dumps({"phases": phases.times, "zombie held back": held}, indent=1))
+    assert held is not None and "system metrics" in held["calls"], "the zombie never met the fence"
+    rejoin(cut_host, head, root)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModel
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.tracking import MlflowClient
 
 CHAMPION_ALIAS = "champion"  # the registered version the sweep's ranking chose last
@@ -45,13 +47,26 @@ def dataset_input(name: str, source: dict[str, Any], points: np.ndarray, labels:
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", TRAINING_CONTEXT)])
 
 
-def start_system_metrics(run_id: str, tracking_uri: str, resume: bool) -> Any:
-    """MLflow's system-metrics sampler on this run, in a thread of this process; `resume` goes on from
-    the steps an earlier attempt of the trial logged."""
-    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+class OwnedRunMonitor(SystemMetricsMonitor):
+    """MLflow's system-metrics sampler, which stops instead of publishing into a run that a later attempt
+    of the trial owns now (a zombie cut off from Ray but not from MLflow samples on otherwise)."""
 
-    monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S, resume_logging=resume,
-                                   tracking_uri=tracking_uri)
+    def __init__(self, run_id: str, tracking_uri: str, resume: bool, owns_run: Callable[[], bool]):
+        super().__init__(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S, resume_logging=resume,
+                         tracking_uri=tracking_uri)
+        self.owns_run = owns_run
+
+    def publish_metrics(self, metrics: dict) -> None:
+        if not self.owns_run():
+            self._shutdown_event.set()  # the sampling loop ends after this round
+            return
+        super().publish_metrics(metrics)
+
+
+def start_system_metrics(run_id: str, tracking_uri: str, resume: bool, owns_run: Callable[[], bool]) -> Any:
+    """MLflow's system-metrics sampler on this run, in a thread of this process, publishing while
+    `owns_run()`; `resume` goes on from the steps an earlier attempt of the trial logged."""
+    monitor = OwnedRunMonitor(run_id, tracking_uri, resume, owns_run)
     monitor.start()
     return monitor
 

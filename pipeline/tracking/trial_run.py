@@ -89,7 +89,8 @@ class TrialRun:
                          CREATE_RETRIES)
         self.run_id = run_id
         # the trial's own process only: `pipeline.tracking.sync` reopens runs from elsewhere
-        self.monitor = start_system_metrics(run_id, sweep.tracking_uri, resume=restarted) if system_metrics else None
+        self.monitor = (start_system_metrics(run_id, sweep.tracking_uri, restarted, self.owns_run) if system_metrics
+                        else None)
 
     def send(self, what: str, action: Callable[[], object]) -> None:
         if self.successor is not None:
@@ -129,6 +130,19 @@ class TrialRun:
         except (MlflowException, OSError):
             self.check_due = True  # while this attempt could not write, a successor may have taken the run
             raise
+
+    def owns_run(self) -> bool:
+        """Whether this attempt still owns the run, for the system-metrics sampler's thread; where the store
+        does not answer, the sampler's own write fails as any would, so it is let try."""
+        try:
+            owner = self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG)
+        except (MlflowException, OSError):
+            return True
+        if owner != self.attempt:
+            self.successor = owner
+            self.held_back.append("system metrics")
+            self.record_held_back()
+        return owner == self.attempt
 
     def hold_back(self) -> None:
         """This attempt lost the run to a later one (its node was cut off and the trial restarted elsewhere):
