@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune.experiment import Trial
 
 from pipeline.spec import metric_names as names
-from pipeline.sweep.endings import StoppedRunCloser
+from pipeline.sweep.endings import RunCloser
 from pipeline.sweep.trial import DIVERGED_KEY
 from pipeline.tracking.keys import ATTEMPT_TAG, REASON_TAG, STALE_FOLDER, STATUS_TAG
 from pipeline.tracking.sweep_runs import open_sweep
@@ -40,7 +40,7 @@ def test_the_driver_closes_a_stopped_trial_as_tune_stops_it_naming_the_cause(swe
     run = TrialRun(run_of, "t1", "a", {}, system_metrics=False)
     run.log_evaluation(20, {names.MODES: 1.0}, {})
     run.end()  # the stopped trial's own end: its kept calls, no status
-    closer = StoppedRunCloser(spec, run_of)
+    closer = RunCloser(spec, run_of)
     closer.on_trial_result(1, [trial], trial, result(1, 1.0))
     client = MlflowClient(run_of.tracking_uri)
     assert STATUS_TAG not in client.get_run(run.run_id).data.tags  # not stopped yet: Tune said go on
@@ -59,7 +59,7 @@ def test_the_driver_leaves_the_ends_the_trial_writes_alone(sweep, last):
     run = TrialRun(run_of, "t1", "a", {}, system_metrics=False)
     status = "diverged" if DIVERGED_KEY in last else "finished"
     run.finish(status, "the generator's samples hold NaN" if status == "diverged" else "")
-    StoppedRunCloser(spec, run_of).on_trial_result(2, [trial], trial, last)
+    RunCloser(spec, run_of).on_trial_result(2, [trial], trial, last)
     assert MlflowClient(run_of.tracking_uri).get_run(run.run_id).data.tags[STATUS_TAG] == status
 
 
@@ -102,3 +102,19 @@ def test_kept_calls_go_out_only_after_the_owner_is_checked(sweep, monkeypatch):
     assert first.pending == [] and first.held_back == ["metrics of step 20"]
     assert MlflowClient(run_of.tracking_uri).get_metric_history(first.run_id, names.FID) == []
 
+
+
+def test_the_driver_ends_a_run_whose_process_died_without_a_word(sweep):
+    spec, run_of = sweep
+    lost, failed = Trial("gan", trial_id="t1", stub=True), Trial("gan", trial_id="t2", stub=True)
+    lost_run = TrialRun(run_of, "t1", "a", {}, system_metrics=False)  # its node went away: no close
+    failed_run = TrialRun(run_of, "t2", "b", {}, system_metrics=False)
+    failed_run.finish("errored", "Traceback: ValueError")  # its own code raised: it wrote its end
+    closer = RunCloser(spec, run_of)
+    for trial in (lost, failed):
+        closer.on_trial_error(3, [lost, failed], trial)
+    client = MlflowClient(run_of.tracking_uri)
+    ended = client.get_run(lost_run.run_id)
+    assert ended.info.status == "FAILED" and ended.data.tags[STATUS_TAG] == "errored"
+    assert ended.data.tags[REASON_TAG].startswith("its process ended without closing its run")
+    assert client.get_run(failed_run.run_id).data.tags[REASON_TAG] == "Traceback: ValueError"

@@ -29,7 +29,7 @@ from pipeline.spec.feature_spaces import INCEPTION
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
-from pipeline.sweep.endings import StoppedRunCloser, sweep_end_reason
+from pipeline.sweep.endings import RunCloser, sweep_end_reason
 from pipeline.sweep.growth import Extension, plan_extension, reopen_for_extension, warm_started
 from pipeline.sweep.history import NO_HISTORY, History
 from pipeline.sweep.multi_worker import run_multi_worker_trial
@@ -143,7 +143,7 @@ def build_tuner(spec: SweepSpec, setup: TrialSetup, storage_path: str, searcher:
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
             verbose=0,  # Tune's reporter ends with a table of every trial: ConsoleProgress prints a summary
             callbacks=[ConsoleProgress(spec.primary_metric, spec.primary_mode, list(spec.parameters),
-                                       setup.results_dir), StoppedRunCloser(spec, setup.sweep)],
+                                       setup.results_dir), RunCloser(spec, setup.sweep)],
         ),
     )
 
@@ -255,7 +255,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, dataset: GanDataset) -> in
             log_race(sweep, searcher.searcher.end(sweep_end or "every trial ran"))  # its last word, however it ended
         record_end_reason(sweep, sweep_end or "every trial ran")
         print(f"\nThe sweep ended: {sweep_end or 'every trial ran'}.", flush=True)
-        StoppedRunCloser(spec, sweep).close_rest(results, sweep_end)
+        RunCloser(spec, sweep).close_rest(results, sweep_end)
         register_best_trial(spec, sweep)
         errored = [result for result in results if result.error is not None]
         failed = bool(errored)

@@ -2,12 +2,13 @@
 early (a scheduler, the collapse rule, search.target, the sweep's end) and why the sweep ended
 (every trial ran, search.target, search.time_budget_s).
 
-    closer = StoppedRunCloser(spec, sweep)    # in RunConfig(callbacks=...): closes runs as Tune stops them
+    closer = RunCloser(spec, sweep)    # in RunConfig(callbacks=...): closes runs as Tune stops them
     closer.close_rest(results, sweep_end)     # after Tuner.fit: those the sweep's end stopped
 
 The driver is the one writer of a `stopped` status (a trial's process never writes it: it cannot tell a
 scheduler's stop from a stopping rule's, and Tune may end it seconds after the stop); the trial writes
-finished (before Tune hears of its last result), diverged and errored.
+finished (before Tune hears of its last result), diverged and errored (the driver only where its process
+died without a word).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pipeline.tracking.trial_runs import close_run, trial_run
 DRIVER_RETRIES = 5  # a stop's close waits for the store as the driver's other writes do (back-off to 8 s)
 
 
-class StoppedRunCloser(tune.Callback):
-    """Closes the run of each trial that Tune stops before its last evaluation, naming what stopped it.
+class RunCloser(tune.Callback):
+    """The driver's closes of trial runs: each trial that Tune stops before its last evaluation, naming what
+    stopped it; each whose process died without closing its run.
 
     Tune decides a stop (stopper, then scheduler) before it calls `on_trial_result` and marks the result
     `done`, then ends the trial: so the close is written here, when the decision is known, by the one
@@ -46,6 +48,18 @@ class StoppedRunCloser(tune.Callback):
         if result.get("done") and DIVERGED_KEY not in result and done < self.planned:
             by = stopped_by(self.spec, pd.DataFrame(self.results[trial.trial_id]))
             self.close(trial.trial_id, f"stopped by {by} after {done} of {self.planned} evaluations")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: tune.experiment.Trial, **info) -> None:
+        """A trial that failed for good. Its own process writes `errored` before the error reaches Tune;
+        a run still running here had a process that died without a word (its node lost after its last
+        restart, a killed worker), so the driver ends it, with Tune's error."""
+        run = trial_run(self.sweep, trial.trial_id)
+        if run is None or run.info.status != "RUNNING":
+            return
+        error = trial.get_error()
+        reason = f"its process ended without closing its run; Tune: {str(error)[-2000:] if error else 'no error kept'}"
+        run_id, client = run.info.run_id, self.sweep.client()
+        with_retries(lambda: close_run(client, run_id, "errored", reason), "lost trial's close", DRIVER_RETRIES)
 
     def close_rest(self, results: tune.ResultGrid, sweep_end: str | None) -> None:
         """Trials the sweep's end stopped (search.target reached by another trial, the time budget): Tune
