@@ -3,8 +3,9 @@ a Ray head and two worker nodes, and an MLflow server on PostgreSQL, each on its
 as cluster/README.md says (`--address`, `--tracking-uri`, a shared `--storage-path`). One sweep meets,
 in turn: a worker node cut off (its trial goes on as a zombie while Ray declares the node dead and Tune
 restarts the trial elsewhere; then the link comes back), the tracking host cut off, and PostgreSQL
-restarted under the MLflow server. Every trial's run must end complete, with one value per step and
-nothing of the zombie's written after its successor took over.
+restarted under the MLflow server. A second sweep has a worker cut off from Ray but not from MLflow, the
+zombie that lives longest. Every trial's run must end complete, with one value per step of every metric
+(system metrics too) and nothing of the zombie's written after its successor took over.
 
     python -m pytest tests/test_cluster_faults.py -s     # -s prints each phase's timing
 """
@@ -38,7 +39,7 @@ RAY_PORT, MLFLOW_PORT = 6379, 5000
 FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
                           "RAY_health_check_failure_threshold": "5"}
 CLUSTER_ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", **FAST_FAILURE_DETECTION}
-STEPS, EVAL_EVERY = 3000, 250  # 12 evaluations: long enough for all three faults mid-trial
+STEPS, EVAL_EVERY = 2500, 250  # 10 evaluations: long enough for all three faults mid-trial
 
 
 def refusal() -> str | None:
@@ -156,7 +157,8 @@ def assert_complete(client: MlflowClient, name: str, cut_run, cut_host: Host, ro
             values_by_step = defaultdict(set)
             for point in client.get_metric_history(run.info.run_id, key):
                 values_by_step[point.step].add(point.value)
-            assert all(len(values) == 1 for values in values_by_step.values()), f"{key}: a step with two values"
+            doubled = {step: sorted(values) for step, values in values_by_step.items() if len(values) > 1}
+            assert not doubled, f"{key}: steps written twice with different values: {dict(list(doubled.items())[:5])}"
             if key == names.FID:
                 assert sorted(values_by_step) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY)), "a step is missing"
     after = client.get_run(cut_run.info.run_id)
@@ -181,7 +183,7 @@ def test_a_partitioned_node_a_cut_tracking_host_and_a_database_restart_lose_noth
     # 2. The tracking host is cut off for longer than a trial's HTTP timeout, then comes back.
     net.cut(server.host)
     phases.mark("cut the tracking host")
-    time.sleep(30)
+    time.sleep(25)  # a trial's HTTP timeout is 20 s: its calls fail and are kept
     net.restore(server.host)
     phases.mark("restored the tracking host")
     # 3. PostgreSQL restarts under the MLflow server while trials log.
