@@ -39,7 +39,7 @@ from mlflow.tracking import MlflowClient
 from sweep_cli import SPECS, run_sweep, tracking_uri  # this folder's: the script's own directory is on sys.path
 
 from pipeline.tracking.keys import ROLE_PARENT, ROLE_TAG
-from pipeline.tracking.location import find_parent, search
+from pipeline.tracking.run_queries import find_parent, search
 
 STEPS = 1500  # per trial for random, TPE and ASHA's longest trials, unless --steps says otherwise
 EVAL_EVERY = 250  # one evaluation, and one ASHA rung unit, every 250 steps: 6 per 1500-step trial

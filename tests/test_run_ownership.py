@@ -118,3 +118,20 @@ def test_the_driver_ends_a_run_whose_process_died_without_a_word(sweep):
     assert ended.info.status == "FAILED" and ended.data.tags[STATUS_TAG] == "errored"
     assert ended.data.tags[REASON_TAG].startswith("its process ended without closing its run")
     assert client.get_run(failed_run.run_id).data.tags[REASON_TAG] == "Traceback: ValueError"
+
+
+def test_a_new_runs_first_call_failing_is_checked_and_sent_again(sweep, monkeypatch):
+    """A busy server refusing the params of a run just made: the retry checks the owner of that run."""
+    _, run_of = sweep
+    real_log_batch, failures = MlflowClient.log_batch, []
+
+    def busy_once(self, run_id, *args, **kwargs):
+        if not failures:
+            failures.append(run_id)
+            raise MlflowException("503 the server is busy")
+        return real_log_batch(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", busy_once)
+    run = TrialRun(run_of, "t1", "a", {"model.dropout": 0.3}, system_metrics=False)
+    assert failures == [run.run_id] and run.pending == []
+    assert MlflowClient(run_of.tracking_uri).get_run(run.run_id).data.params == {"model.dropout": "0.3"}

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.errors import PipelineError
 from pipeline.report.render import write_report
-from pipeline.tracking.location import SweepNotFound, add_sweep_arguments, resolve_tracking_uri
+from pipeline.tracking.location import add_sweep_arguments, resolve_tracking_uri
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("reports") / f"{args.name}.html"
     try:
         write_report(args.name, uri, out, parent_run_id=args.run_id, detail=args.detail)
-    except SweepNotFound as err:
+    except PipelineError as err:  # SweepNotFound (exit 2), ...
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
     print(f"Report: {out.resolve()}")
     return 0
 

@@ -34,8 +34,8 @@ from pipeline.tracking.keys import (
     OBJECTIVES_TAG,
     SWEPT_PARAM,
 )
-from pipeline.tracking.location import SweepNotFound, find_parent, search
 from pipeline.tracking.metric_history import as_frame, metric_histories
+from pipeline.tracking.run_queries import SweepNotFound, find_parent, search
 from pipeline.tracking.sweep_runs import read_race
 
 # Metric histories the report draws, where a trial logged them (with the sweep's own metric).
@@ -44,10 +44,7 @@ HISTORY_METRICS = (names.FID, names.KID, names.MODES, names.MODE_KL, names.LOSS_
 STRIP_FRAMES = 8  # sample grids per trial in its progression strip: evenly over training, the last included
 
 # mlflow.log_image(key=..., step=...) stores images/<key>+step+<step>+timestamp+<ms>+<uuid>.png
-# (MLflow 2 wrote % where MLflow 3 writes +).
-IMAGE_NAME = re.compile(r"^(?P<key>.+?)[+%]step[+%](?P<step>\d+)[+%]timestamp[+%]\d+[+%][0-9a-f-]+\.png$")
-
-
+IMAGE_NAME = re.compile(r"^(?P<key>.+?)\+step\+(?P<step>\d+)\+timestamp\+\d+\+[0-9a-f-]+\.png$")
 
 
 @dataclass

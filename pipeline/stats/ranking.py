@@ -147,7 +147,8 @@ def rank_with_replicates(trials: pd.DataFrame, metric: str, mode: str, min_modes
                          ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(trials, configurations): the trials ranked, then, where they carry configuration ids, ordered by
     their configuration's rank (the best replicate of the best configuration first) and the
-    configurations ranked by their replicates' mean; None where no trial carries one (older sweeps)."""
+    configurations ranked by their replicates' mean; None where the trials carry no configuration id (runs
+    logged outside a sweep's trials)."""
     ranked = rank_trials(trials, metric, mode, min_modes)
     column = f"tags.{CONFIG_TAG}"
     if ranked.empty or column not in ranked or ranked[column].isna().any():

@@ -24,9 +24,10 @@ from pipeline.stats.ranking import (
     trial_status,
 )
 from pipeline.tracking.keys import LATENT_FOLDER, TRIAL_ID_TAG
-from pipeline.tracking.location import SweepRun, search
+from pipeline.tracking.location import SweepRun
 from pipeline.tracking.metric_history import metric_histories
 from pipeline.tracking.outputs import CHAMPION_ALIAS, latest_generator_model, log_generator_model
+from pipeline.tracking.run_queries import search
 from pipeline.tracking.sweep_runs import log_sweep_pictures, register_best
 from pipeline.tracking.trial_runs import download_checkpoint
 

@@ -13,7 +13,8 @@ from pipeline.sweep.history import History
 from pipeline.sweep.space import listed_points
 from pipeline.tracking.history import logged_trials, sweep_parent, swept_keys
 from pipeline.tracking.keys import EXTENSIONS_TAG, SEEDS_PARAM
-from pipeline.tracking.location import SweepNotFound, SweepRun, resolve_tracking_uri
+from pipeline.tracking.location import SweepRun, resolve_tracking_uri
+from pipeline.tracking.run_queries import SweepNotFound
 from pipeline.tracking.sweep_runs import reopen_sweep
 
 

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.tracking.keys import ROLE_TAG, ROLE_TRIAL, STATUS_TAG, SWEPT_PARAM
-from pipeline.tracking.location import SweepNotFound, find_parent
+from pipeline.tracking.run_queries import SweepNotFound, find_parent
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow's run ids; anything else names an experiment
 USABLE = ("finished", "stopped")  # diverged and errored trials report no value a search should learn from

@@ -102,7 +102,7 @@ def reopen_sweep(tracking_uri: str, experiment_name: str, parent_run_id: str | N
         parent = runs[0]
     else:
         parent = client.get_run(parent_run_id)
-    results_dir = parent.data.tags.get(RESULTS_DIR_TAG)  # absent only on sweeps from before it was recorded
+    results_dir = parent.data.tags.get(RESULTS_DIR_TAG)  # absent where the sweep stopped before Tune started
     if results_dir is None:
         raise LookupError(f"sweep run {parent.info.run_id} has no {RESULTS_DIR_TAG} tag: it cannot be resumed")
     client.update_run(parent.info.run_id, status=RunStatus.to_string(RunStatus.RUNNING))

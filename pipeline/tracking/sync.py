@@ -19,9 +19,11 @@ from pathlib import Path
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from pipeline.errors import PipelineError
 from pipeline.spec import metric_names as names
 from pipeline.tracking.keys import EXTENSIONS_TAG, HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
-from pipeline.tracking.location import SweepNotFound, SweepRun, add_sweep_arguments, find_parent, resolve_tracking_uri
+from pipeline.tracking.location import SweepRun, add_sweep_arguments, resolve_tracking_uri
+from pipeline.tracking.run_queries import SweepNotFound, find_parent
 from pipeline.tracking.trial_run import TrialRun
 
 BATCH = 1000  # MLflow takes at most 1000 metrics a log_batch call
@@ -68,7 +70,7 @@ def recorded_folders(parent: Mapping[str, object]) -> list[Path]:
     """Tune's folders of a sweep: the one its parent run recorded last and, where `--extend` grew it,
     the first run's and every earlier extension's (`<name>`, `<name>-extend1`, ...), which the
     newest one's name is built from."""
-    recorded = parent.get(f"tags.{RESULTS_DIR_TAG}")  # absent on sweeps made before it was recorded
+    recorded = parent.get(f"tags.{RESULTS_DIR_TAG}")  # absent where the sweep stopped before Tune started
     if not isinstance(recorded, str):
         return []
     extensions = parent.get(f"tags.{EXTENSIONS_TAG}")
@@ -109,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         total = sync(args.name, resolve_tracking_uri(args.tracking_uri), args.run_id, args.results_dir)
-    except SweepNotFound as err:
+    except PipelineError as err:  # SweepNotFound (exit 2), ...
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
     print(f"{total} metric values recovered in all")
     return 0
 

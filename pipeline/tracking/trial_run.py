@@ -77,7 +77,7 @@ class TrialRun:
                     TRIAL_ID_TAG: trial_id, ATTEMPT_TAG: self.attempt, **source_tags(), **(tags or {})}
             run = with_retries(lambda: self.client.create_run(sweep.experiment_id, run_name=name, tags=tags),
                                "create run", CREATE_RETRIES)
-            run_id = run.info.run_id
+            run_id = self.run_id = run.info.run_id  # before any send: a failed one checks the run's owner
             params_list = [Param(k, str(v)) for k, v in params.items()]
             for start in range(0, len(params_list), 100):  # MLflow takes at most 100 params a call
                 chunk = params_list[start : start + 100]
