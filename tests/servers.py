@@ -5,6 +5,7 @@ HTTP (a dataset's host)."""
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,10 @@ from pathlib import Path
 import pytest
 
 from .network import Host, stop_session
+
+# MLflow 3's server starts job consumers (Huey processes, for GenAI scorers) unless told not to: two
+# more busy processes on the tests' 2 cores, for jobs no sweep submits
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class MlflowServer:
@@ -38,10 +43,11 @@ class MlflowServer:
                 "--backend-store-uri", self.backend_uri, "--serve-artifacts",
                 "--artifacts-destination", str(self.root / "artifacts"), "--workers", str(self.workers)]
         log = self.root / "server.log"
+        env = os.environ | SERVER_ENV
         if self.host is not None:
-            self.process = self.host.spawn(argv, log)
+            self.process = self.host.spawn(argv, log, env=env)
         else:
-            self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+            self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
         deadline = time.monotonic() + 120
         while True:
             try:

@@ -16,6 +16,7 @@ from .conftest import SEARCH_SPACES, tiny_spec
 from .fixtures import write_mnist_idx
 
 
+@pytest.mark.slow  # an Inception pass over digits
 def test_digits_in_inception_features_give_the_literatures_metrics_without_modes(weights_file, tmp_path):
     # 60 digits: 20 scored against 40 real ones (Inception at 299 px is a GPU's work)
     digits = load_dataset(dataset_config("mnist", path=str(write_mnist_idx(tmp_path / "mnist", count=60))))

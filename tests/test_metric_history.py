@@ -15,6 +15,8 @@ from pipeline.tracking.metric_history import BULK_POINTS, metric_histories, metr
 from .conftest import free_port
 from .servers import MlflowServer
 
+pytestmark = pytest.mark.e2e  # a real mlflow server: not in the fast lane
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

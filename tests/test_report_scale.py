@@ -4,6 +4,7 @@ leaderboard row for every other, on synthetic runs logged straight to a local st
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -41,6 +42,7 @@ def synthetic_sweep(tmp_path, trials: int) -> tuple[str, str]:
     return uri, sweep.run_id
 
 
+@pytest.mark.slow  # 300 runs logged and two reports built: a minute and more on 2 cores
 def test_the_report_draws_the_top_k_in_full_and_grows_sublinearly_past_k(tmp_path):
     sizes = {}
     for trials in (DETAIL * 2, 300):

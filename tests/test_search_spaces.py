@@ -47,8 +47,8 @@ def local_data(tmp_path_factory) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in INCEPTION_DATA else name
-                                  for name in SHIPPED])
+@pytest.mark.slow  # a tiny trial of every shipped spec: the full lane's
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_spec_trains_one_tiny_trial(name, request):
     local = request.getfixturevalue("local_data")[name] if name in INCEPTION_DATA else []
     spec = tiny_spec(name, *local)

@@ -15,6 +15,7 @@ class Collect:
         self.reports.append((step, metrics, checkpoint))
 
 
+@pytest.mark.slow  # a few thousand training steps
 def test_ring8_gan_learns_more_than_one_mode():
     spec = tiny_spec("ring8", "trial.train.steps=400", "trial.train.eval_every=200", "trial.eval.samples=2500")
     collected = Collect()
@@ -24,6 +25,7 @@ def test_ring8_gan_learns_more_than_one_mode():
     assert 0.0 <= final[names.D_ACC_REAL] <= 1.0
 
 
+@pytest.mark.slow  # two trainings of a DCGAN on digits
 @pytest.mark.parametrize("g_ema", [0.0, 0.9])
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(g_ema):
     # dropout: the torch RNG state must resume too; g_ema: so must G's moving average
