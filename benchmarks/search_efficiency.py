@@ -191,7 +191,7 @@ def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
             "fid": row["metrics.fid"], "values": swept}
 
 
-def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objective) -> None:
+def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objective, chart: Path) -> None:
     client = MlflowClient(tracking_uri(workdir))
     done = [(m, s) for s in seeds for m in METHODS if finished(client, f"{dataset}-{m}-s{s}")]
     missing = sorted(set((m, s) for m in METHODS for s in seeds) - set(done))
@@ -219,7 +219,8 @@ def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objectiv
     # PBT's trials change their values while they train: a fixed configuration comes from the others.
     fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m not in POPULATION]
     print(json.dumps(best_by_pacgan(client, fixed), indent=1))
-    draw(curves, dataset, seeds, objective, workdir / f"search_efficiency_{dataset}.png")
+    draw(curves, dataset, seeds, objective, chart)
+    print(f"chart: {chart}")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
 
 
@@ -272,12 +273,16 @@ def main() -> int:
     parser.add_argument("--set", dest="spec_keys", type=spec_key, action="append", default=[], metavar="KEY=VALUE",
                         help="a spec key for every sweep, e.g. --set trial.train.g_ema=0.99 (repeatable)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
+    parser.add_argument("--chart", type=Path, default=None,
+                        help="where the chart goes (default: WORKDIR/search_efficiency_DATASET.png); RESULTS.md's "
+                             "charts name benchmarks/search_efficiency_*.png here")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     objective = OBJECTIVES[args.metric]
     if not args.summary_only:
         run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.steps, args.spec_keys)
-    summarize(args.dataset, args.seeds, args.workdir, objective)
+    chart = args.chart or args.workdir / f"search_efficiency_{args.dataset}.png"
+    summarize(args.dataset, args.seeds, args.workdir, objective, chart)
     return 0
 
 
