@@ -24,21 +24,21 @@ def spec(*overrides):
     return load_spec(SEARCH_SPACES / "ring8.yaml", list(overrides))
 
 
-def logged(lr: str, dropout: str, value: float) -> LoggedTrial:
+def logged(lr: float, dropout: float, value: float) -> LoggedTrial:
     return LoggedTrial({"optim.d.lr": lr, "model.dropout": dropout}, {"hq_fraction": value, "fid": 1.0})
 
 
 def test_history_keeps_the_trials_inside_the_space():
     history = History.from_trials(spec("search.algorithm=random", LR), [
-        logged("0.001", "0.3", 0.9), logged("0.01", "0.0", 0.8), logged("0.0002", "0.5", 0.7),
-        LoggedTrial({"optim.d.lr": "0.001", "model.dropout": "0.0"}, {"fid": 2.0})], extension=1)
+        logged(0.001, 0.3, 0.9), logged(0.01, 0.0, 0.8), logged(0.0002, 0.5, 0.7),
+        LoggedTrial({"optim.d.lr": 0.001, "model.dropout": 0.0}, {"fid": 2.0})], extension=1)
     assert history.points == ({"optim.d.lr": 0.001, "model.dropout": 0.3},)  # lr 0.01 and dropout 0.5 are outside
     assert history.skipped == 3  # and the last has no hq_fraction
 
 
 def test_a_grid_extension_runs_only_the_points_no_trial_ran():
     grid = spec()
-    history = History.from_trials(grid, [logged("0.0003", "0.0", 0.9), logged("0.001", "0.3", 0.9)], extension=1)
+    history = History.from_trials(grid, [logged(0.0003, 0.0, 0.9), logged(0.001, 0.3, 0.9)], extension=1)
     assert listed_points(grid, history) == [{"optim.d.lr": 0.0003, "model.dropout": 0.3},
                                             {"optim.d.lr": 0.001, "model.dropout": 0.0}]
     assert param_space(grid, history)[PARAMS_KEY]["grid_search"] == listed_points(grid, history)
@@ -54,7 +54,7 @@ def test_a_random_extension_draws_new_points():
 @pytest.mark.parametrize("objectives", [[], ["metric=[hq_fraction, fid]", "mode=[max, min]"]])
 def test_optuna_starts_with_the_earlier_trials(objectives):
     optuna = spec("search.algorithm=optuna", "search.num_samples=3", LR, *objectives)
-    history = History.from_trials(optuna, [logged("0.001", "0.3", 0.9), logged("0.0005", "0.0", 0.5)])
+    history = History.from_trials(optuna, [logged(0.001, 0.3, 0.9), logged(0.0005, 0.0, 0.5)])
     searcher = search_algorithm(optuna, history=history)
     searcher.set_search_properties(optuna.primary_metric, optuna.primary_mode, param_space(optuna))
     study = searcher.searcher._ot_study

@@ -8,11 +8,11 @@ start's (`search.warm_start`), as points of the spec's space with their results.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, create_trial
 
@@ -33,7 +33,7 @@ class History:
     def from_trials(cls, spec: SweepSpec, trials: list[LoggedTrial], extension: int = 0) -> History:
         points, results = [], []
         for trial in trials:
-            point = {key: parse_value(text) for key, text in trial.values.items() if key in spec.parameters}
+            point = {key: value for key, value in trial.values.items() if key in spec.parameters}
             values = [trial.metrics.get(metric) for metric, _ in spec.objectives]
             if inside(point, spec.parameters) and all(v is not None and math.isfinite(v) for v in values):
                 points.append(point)
@@ -48,17 +48,12 @@ class History:
 
     def ran(self, point: dict[str, Any]) -> bool:
         """Whether an earlier trial trained exactly these swept values."""
-        return point_key({key: str(value) for key, value in point.items()}) in self.seen
+        return point_key(point) in self.seen
 
 
-def point_key(values: dict[str, str]) -> tuple:
-    """Values as MLflow logs them (str of the YAML value), in a comparable form."""
-    return tuple(sorted(values.items()))
-
-
-def parse_value(text: str) -> Any:
-    """A logged param back into its YAML value: '0.0003' -> 0.0003, 'adam' -> 'adam', 'True' -> True."""
-    return yaml.safe_load(text)
+def point_key(values: dict[str, Any]) -> str:
+    """Typed values in a comparable form: the JSON each trial's run logs them as (VALUES_TAG)."""
+    return json.dumps(values, sort_keys=True)
 
 
 def inside(point: dict[str, Any], parameters: dict[str, ParameterSpec]) -> bool:

@@ -40,6 +40,7 @@ from pipeline.tracking.keys import (
     PARAMS_KEY,
     REPLICATE_KEY,
     REPLICATE_TAG,
+    VALUES_TAG,
     trial_name,
 )
 from pipeline.tracking.location import SweepRun
@@ -198,7 +199,7 @@ def open_trial_run(setup: TrialSetup, trial_id: str, values: dict, trial_config:
     name = trial_name(values) or "trial"
     if setup.seeds > 1:
         name += f" seed {trial_config.train.seed}"
-    tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate)}
+    tags = {CONFIG_TAG: config_id(values), REPLICATE_TAG: str(replicate), VALUES_TAG: json.dumps(values)}
     inactive = {key for key in setup.conditional if key not in values}  # the fixed value holds, unswept
     params = {key: value for key, value in flatten(trial_config.model_dump()).items() if key not in inactive}
     run = TrialRun(setup.sweep, trial_id, name, params, tags, setup.dataset_input)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking.keys import ROLE_TAG, ROLE_TRIAL, STATUS_TAG, SWEPT_PARAM
+from pipeline.tracking.keys import ROLE_TAG, ROLE_TRIAL, STATUS_TAG, SWEPT_PARAM, VALUES_TAG
 from pipeline.tracking.run_queries import SweepNotFound, find_parent
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow's run ids; anything else names an experiment
@@ -24,7 +25,7 @@ USABLE = ("finished", "stopped")  # diverged and errored trials report no value 
 
 @dataclass(frozen=True)
 class LoggedTrial:
-    values: dict[str, str]  # swept keys as MLflow logged them (strings); absent where a key did not apply
+    values: dict[str, Any]  # its swept values, typed (VALUES_TAG); absent where a key did not apply
     metrics: dict[str, float]  # each metric's last logged value
 
 
@@ -57,5 +58,6 @@ def logged_trials(client: MlflowClient, parent: Run) -> list[LoggedTrial]:
         token = page.token
         if not token:
             break
-    return [LoggedTrial({key: run.data.params[key] for key in keys if key in run.data.params}, dict(run.data.metrics))
+    return [LoggedTrial({key: value for key, value in json.loads(run.data.tags[VALUES_TAG]).items() if key in keys},
+                        dict(run.data.metrics))
             for run in runs if run.data.tags.get(STATUS_TAG) in USABLE]

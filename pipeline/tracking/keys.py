@@ -22,6 +22,7 @@ TRIAL_ID_TAG = "tune.trial_id"  # the Ray Tune trial a child run belongs to: a r
 HYPERPARAMETER_PREFIX = "hp."  # pbt: the mutated values at each evaluation, as metrics (params cannot change)
 LINEAGE_FOLDER = "lineage"  # pbt, pb2: on a trial run, exploit-<step>.json for each checkpoint it took from another
 LATENT_FOLDER = "latent"  # the best trial's latent maps on the parent run: latent/plane.png, latent/interpolation.png
+VALUES_TAG = "sweep.values"  # JSON of a trial's swept values, typed: what --extend and warm starts read back
 CONFIG_TAG = "sweep.config_id"  # the sampled configuration a trial trains: its seed replicates share it
 REPLICATE_TAG = "sweep.replicate"  # which of its configuration's seeds a trial is (0, 1, ...)
 EXTENSIONS_TAG = "sweep.extensions"  # on the parent run: how many times --extend added trials to it

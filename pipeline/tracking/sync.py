@@ -21,7 +21,14 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.errors import PipelineError
 from pipeline.spec import metric_names as names
-from pipeline.tracking.keys import EXTENSIONS_TAG, HYPERPARAMETER_PREFIX, PARAMS_KEY, RESULTS_DIR_TAG, trial_name
+from pipeline.tracking.keys import (
+    EXTENSIONS_TAG,
+    HYPERPARAMETER_PREFIX,
+    PARAMS_KEY,
+    RESULTS_DIR_TAG,
+    VALUES_TAG,
+    trial_name,
+)
 from pipeline.tracking.location import SweepRun, add_sweep_arguments, resolve_tracking_uri
 from pipeline.tracking.run_queries import SweepNotFound, find_parent
 from pipeline.tracking.trial_run import TrialRun
@@ -58,7 +65,8 @@ def sync_trial(sweep: SweepRun, trial_dir: Path) -> int:
     if not rows:
         return 0
     values = rows[-1]["config"][PARAMS_KEY]
-    run = TrialRun(sweep, rows[-1]["trial_id"], trial_name(values) or "trial", {}, system_metrics=False)
+    run = TrialRun(sweep, rows[-1]["trial_id"], trial_name(values) or "trial", {}, {VALUES_TAG: json.dumps(values)},
+                   system_metrics=False)
     client = sweep.client()
     missing = missing_metrics(client, run.run_id, rows)
     for start in range(0, len(missing), BATCH):
