@@ -120,7 +120,7 @@ class TrialRun:
         is lost). MLflow has no conditional write: a check before every try after a failure leaves only a
         request already in flight as the link fell (its HTTP timeout, TRIAL_HTTP_SETTINGS) unfenced."""
         if self.check_due:
-            owner = self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG)
+            owner = self.owner()
             self.check_due = False
             if owner != self.attempt:
                 self.successor = owner
@@ -131,11 +131,15 @@ class TrialRun:
             self.check_due = True  # while this attempt could not write, a successor may have taken the run
             raise
 
+    def owner(self) -> str | None:
+        """The attempt the run names as its owner now (one request)."""
+        return self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG)
+
     def owns_run(self) -> bool:
         """Whether this attempt still owns the run, for the system-metrics sampler's thread; where the store
         does not answer, the sampler's own write fails as any would, so it is let try."""
         try:
-            owner = self.client.get_run(self.run_id).data.tags.get(ATTEMPT_TAG)
+            owner = self.owner()
         except (MlflowException, OSError):
             return True
         if owner != self.attempt:
@@ -235,10 +239,11 @@ class TrialRun:
         self.end(FINAL_RETRIES)
 
     def end(self, attempts: int = RETRIES) -> None:
-        """The kept calls sent (a stopped trial has seconds before Tune reuses or ends its process: one try)."""
+        """The kept calls sent, with `attempts` tries each (a stopped trial has seconds before Tune reuses or
+        ends its process: the usual few, not the minutes of `finish`)."""
         self.stop_system_metrics()
-        if self.successor is not None:
-            self.record_held_back()
+        if self.successor is not None:  # found by the sampler's thread, perhaps: what is still kept goes too
+            self.hold_back()
         elif not self.flush(attempts):
             print(f"error: {len(self.pending)} logging calls of run {self.run_id} could not be sent to MLflow. "
                   "When the tracking server is back, `python -m pipeline.sync NAME` recovers the metrics "
