@@ -135,3 +135,18 @@ def test_a_new_runs_first_call_failing_is_checked_and_sent_again(sweep, monkeypa
     run = TrialRun(run_of, "t1", "a", {"model.dropout": 0.3}, system_metrics=False)
     assert failures == [run.run_id] and run.pending == []
     assert MlflowClient(run_of.tracking_uri).get_run(run.run_id).data.params == {"model.dropout": "0.3"}
+
+
+def test_a_trial_the_sweeps_end_stopped_before_its_first_evaluation_is_closed_too(sweep):
+    spec, run_of = sweep
+    early, done = Trial("gan", trial_id="t1", stub=True), Trial("gan", trial_id="t2", stub=True)
+    early.status = done.status = Trial.TERMINATED
+    done.update_last_result({"training_iteration": 2})
+    early_run = TrialRun(run_of, "t1", "a", {}, system_metrics=False)  # opened, never evaluated
+    done_run = TrialRun(run_of, "t2", "b", {}, system_metrics=False)
+    done_run.finish("finished")
+    RunCloser(spec, run_of).on_experiment_end([early, done])
+    client = MlflowClient(run_of.tracking_uri)
+    closed = client.get_run(early_run.run_id)
+    assert closed.data.tags[STATUS_TAG] == "stopped" and "before its first evaluation" in closed.data.tags[REASON_TAG]
+    assert client.get_run(done_run.run_id).data.tags[STATUS_TAG] == "finished"

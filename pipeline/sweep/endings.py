@@ -61,6 +61,13 @@ class RunCloser(tune.Callback):
         run_id, client = run.info.run_id, self.sweep.client()
         with_retries(lambda: close_run(client, run_id, "errored", reason), "lost trial's close", DRIVER_RETRIES)
 
+    def on_experiment_end(self, trials: list, **info) -> None:
+        """Trials the sweep's end stopped before their first result (their run opened, no evaluation yet):
+        `close_rest` only sees trials with a result, so they are closed here."""
+        for trial in trials:
+            if trial.status == trial.TERMINATED and not trial.last_result.get("training_iteration"):
+                self.close(trial.trial_id, "stopped by the sweep's end before its first evaluation")
+
     def close_rest(self, results: tune.ResultGrid, sweep_end: str | None) -> None:
         """Trials the sweep's end stopped (search.target reached by another trial, the time budget): Tune
         stops them without a result to hang the decision on."""
