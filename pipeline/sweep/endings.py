@@ -20,7 +20,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.config import SweepSpec
 from pipeline.sweep.space import evaluations
 from pipeline.sweep.trial import DIVERGED_KEY
-from pipeline.tracking.keys import PARAMS_KEY, STATUS_TAG, trial_name
+from pipeline.tracking.keys import PARAMS_KEY, trial_name
 from pipeline.tracking.location import SweepRun, with_retries
 from pipeline.tracking.trial_runs import close_run, trial_run
 
@@ -28,8 +28,9 @@ DRIVER_RETRIES = 5  # a stop's close waits for the store as the driver's other w
 
 
 class RunCloser(tune.Callback):
-    """The driver's closes of trial runs: each trial that Tune stops before its last evaluation, naming what
-    stopped it; each whose process died without closing its run.
+    """The driver's closes of trial runs still running: each trial that Tune stops before its last
+    evaluation, naming what stopped it (before its first one too); each whose process died without
+    closing its run.
 
     Tune decides a stop (stopper, then scheduler) before it calls `on_trial_result` and marks the result
     `done`, then ends the trial: so the close is written here, when the decision is known, by the one
@@ -53,13 +54,9 @@ class RunCloser(tune.Callback):
         """A trial that failed for good. Its own process writes `errored` before the error reaches Tune;
         a run still running here had a process that died without a word (its node lost after its last
         restart, a killed worker), so the driver ends it, with Tune's error."""
-        run = trial_run(self.sweep, trial.trial_id)
-        if run is None or run.info.status != "RUNNING":
-            return
         error = trial.get_error()
         reason = f"its process ended without closing its run; Tune: {str(error)[-2000:] if error else 'no error kept'}"
-        run_id, client = run.info.run_id, self.sweep.client()
-        with_retries(lambda: close_run(client, run_id, "errored", reason), "lost trial's close", DRIVER_RETRIES)
+        self.close(trial.trial_id, reason, status="errored")
 
     def on_experiment_end(self, trials: list, **info) -> None:
         """Trials the sweep's end stopped before their first result (their run opened, no evaluation yet):
@@ -78,16 +75,16 @@ class RunCloser(tune.Callback):
                 by = stopped_by(self.spec, result.metrics_dataframe, sweep_end)
                 self.close(metrics["trial_id"], f"stopped by {by} after {done} of {self.planned} evaluations")
 
-    def close(self, trial_id: str, reason: str) -> None:
+    def close(self, trial_id: str, reason: str, status: str = "stopped") -> None:
+        """End a trial's run that is still running; one that ended already (the trial's own end, or this
+        driver's, or the one a --resume took over from) stays as it is."""
         if trial_id in self.closed:
             return
         run = trial_run(self.sweep, trial_id)
-        if run is None:
-            return  # stopped before its first evaluation opened a run: nothing to close
-        if run.data.tags.get(STATUS_TAG) == "stopped":
-            return  # closed as Tune stopped it, by this driver or by the one a --resume took over from
+        if run is None or run.info.status != "RUNNING":
+            return  # stopped before its process opened a run, or ended already
         run_id, client = run.info.run_id, self.sweep.client()
-        with_retries(lambda: close_run(client, run_id, "stopped", reason), "stopped trial's close", DRIVER_RETRIES)
+        with_retries(lambda: close_run(client, run_id, status, reason), f"{status} trial's close", DRIVER_RETRIES)
         self.closed.add(trial_id)
 
 
