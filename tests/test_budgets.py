@@ -40,11 +40,13 @@ def test_target_and_time_budget_end_the_sweep(tmp_path):
     assert "search.target" in runs[0].data.tags[REASON_TAG]
     report = (tmp_path / "target" / "reports" / "ring8.html").read_text()
     assert "The sweep ended:" in report and "search.target" in report
-    # a budget that ends long trials after their first evaluations
-    # (40 s: on 2 busy cores a trial's worker can take 20 s to start)
-    client, runs, parent, _ = ring8_sweep(tmp_path / "budget", "search.time_budget_s=40", "trial.train.steps=100000",
-                                    "trial.train.eval_every=100")
-    assert "time budget of 40 s" in parent.data.tags[END_REASON_TAG]
+    # a budget that ends trials that would run for hours. How many trials opened a run by then depends
+    # on how fast Ray starts workers (in CI, beside other sweeps, none did within 40 s), so this asserts
+    # that each one that did is closed; tests/test_run_ownership.py closes both kinds deterministically.
+    client, runs, parent, stdout = ring8_sweep(tmp_path / "budget", "search.time_budget_s=40",
+                                               "trial.train.steps=100000", "trial.train.eval_every=100")
+    assert "time budget of 40 s" in parent.data.tags[END_REASON_TAG] and "The sweep ended:" in stdout
+    assert parent.info.status == "FINISHED"
     for run in runs:  # the driver says why: with the trial's last result, or before its first one
-        assert run.data.tags[STATUS_TAG] == "stopped" and "sweep's end" in run.data.tags[REASON_TAG]
-    assert any("time budget" in run.data.tags[REASON_TAG] for run in runs)
+        assert run.info.status != "RUNNING" and run.data.tags[STATUS_TAG] == "stopped"
+        assert "sweep's end" in run.data.tags[REASON_TAG]
