@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import socket
@@ -19,6 +21,7 @@ from pipeline.report.load import exploits
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import SweepSpec
 from pipeline.spec.loading import load_spec
+from pipeline.sweep.cli import main
 from pipeline.tracking.keys import ROLE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +56,18 @@ def spec_file(tmp_path):
         return path
 
     return write
+
+
+def sweep_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m pipeline.sweep ARGS`, run in this process by the `main` that the module calls, for the
+    paths that start no Ray (dry runs, refusals): a fresh interpreter pays 8 s of imports per call."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's refusals and --help
+            code = exit_.code
+    return subprocess.CompletedProcess(["pipeline.sweep", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | None = None,

@@ -1,12 +1,10 @@
 """A trial that can never get its resources is refused before any trial starts, with a setting that fits."""
 
 import os
-import subprocess
-import sys
 
 from pipeline.sweep.capacity import TrialDemand, demand_keys, fits, local_nodes, trials_at_once, unmet_demand
 
-from .conftest import SEARCH_SPACES
+from .conftest import SEARCH_SPACES, sweep_cli
 
 TWO_CORES = [{"CPU": 2.0, "GPU": 0.0}]
 
@@ -40,12 +38,9 @@ def test_the_message_says_what_one_trial_needs_what_there_is_and_a_setting_that_
 
 def test_a_local_sweep_whose_trial_cannot_fit_the_machine_exits_2_at_once(tmp_path):
     cores = int(local_nodes(0)[0]["CPU"])
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
-         "--tracking-uri", f"sqlite:///{tmp_path / 'ml.db'}", "--set", "resources.workers_per_trial=2",
-         "--set", f"resources.cpus_per_worker={cores}", "--set", "resources.gpus_per_worker=0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"), "--tracking-uri", f"sqlite:///{tmp_path / 'ml.db'}",
+                       "--set", "resources.workers_per_trial=2", "--set", f"resources.cpus_per_worker={cores}",
+                       "--set", "resources.gpus_per_worker=0", cwd=tmp_path)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Started a local Ray" not in result.stdout + result.stderr  # refused before Ray, nothing waited for
     message = result.stderr
@@ -57,16 +52,15 @@ def test_a_local_sweep_whose_trial_cannot_fit_the_machine_exits_2_at_once(tmp_pa
 
 
 def test_waiting_for_nodes_needs_a_cluster_to_join():
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
-                             "--wait-for-resources", "30"], capture_output=True, text=True, timeout=120)
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"),
+                       "--wait-for-resources", "30")
     assert result.returncode == 2
     assert "--wait-for-resources needs --address" in result.stderr
 
 
 def test_a_dry_run_shows_the_plan_and_says_what_a_run_would_refuse():
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
-                             "--set", "resources.workers_per_trial=2",
-                             "--set", f"resources.cpus_per_worker={int(local_nodes(0)[0]['CPU'])}"],
-                            capture_output=True, text=True, timeout=120)
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
+                       "--set", "resources.workers_per_trial=2",
+                       "--set", f"resources.cpus_per_worker={int(local_nodes(0)[0]['CPU'])}")
     assert result.returncode == 0
     assert "note: a sweep on this machine would stop here: " in result.stdout and "a setting that fits" in result.stdout

@@ -2,8 +2,6 @@
 space and the checks that name the key (tests/test_menu.py runs a conditional Optuna sweep and
 checks its MLflow params)."""
 
-import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +11,7 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.searchers import search_algorithm
 from pipeline.sweep.space import PARAMS_KEY, param_space
 
-from .conftest import ROOT, SEARCH_SPACES
+from .conftest import SEARCH_SPACES, sweep_cli
 
 SGD_MOMENTUM = ["parameters.optim.d.momentum={uniform: [0.0, 0.95], when: {optim.d.name: sgd}}"]
 
@@ -85,8 +83,7 @@ def test_bad_conditions_name_the_key(overrides, key, fragment):
 
 
 def test_dry_run_shows_no_momentum_for_adam():
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "optimizer.yaml"),
-                             "--dry-run"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = sweep_cli(str(SEARCH_SPACES / "optimizer.yaml"), "--dry-run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "12 to 18 trials (grid search):" in lines  # 6 configurations, raced from 2 seeds each

@@ -1,12 +1,10 @@
-import subprocess
-import sys
 
 import pytest
 
 from pipeline.spec.config import ConfigError, with_values
 from pipeline.spec.loading import load_spec
 
-from .conftest import ROOT, SEARCH_SPACES
+from .conftest import SEARCH_SPACES, sweep_cli
 
 BASE = """
 name: t
@@ -97,20 +95,14 @@ def test_with_values_puts_sampled_values_into_the_trial(spec_file):
 
 
 def test_cli_typo_exits_2_naming_the_key_before_ray_starts():
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--set", "trial.model.dropuot=0.1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"), "--set", "trial.model.dropuot=0.1")
     assert result.returncode == 2
     assert "trial.model.dropuot" in result.stderr and "ring8.yaml" in result.stderr
     assert "Ray" not in result.stdout + result.stderr
 
 
 def test_dry_run_lists_the_grid_without_ray():
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"), "--dry-run"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
+    result = sweep_cli(str(SEARCH_SPACES / "dropout.yaml"), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "4 to 8 trials (grid search)" in result.stdout
     assert "a race: each configuration starts with 2 seeds (train.seed 0..1)" in result.stdout
@@ -127,10 +119,7 @@ def test_dry_run_lists_the_grid_without_ray():
     ],
 )
 def test_cli_refuses_what_the_data_cannot_give(spec, override, message):
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--dry-run", "--set", override],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
+    result = sweep_cli(str(SEARCH_SPACES / spec), "--dry-run", "--set", override)
     assert result.returncode == 2
     assert message in result.stderr
 

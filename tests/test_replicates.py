@@ -2,8 +2,6 @@
 MLflow run; the report groups them with mean and 95% interval; the registered model is the report's #1."""
 
 import re
-import subprocess
-import sys
 from collections import defaultdict
 
 import pandas as pd
@@ -17,7 +15,7 @@ from pipeline.sweep.searchers import Replicates
 from pipeline.sweep.space import PARAMS_KEY, REPLICATE_KEY, param_space, tune_num_samples
 from pipeline.tracking.keys import CONFIG_TAG, REPLICATE_TAG
 
-from .conftest import SEARCH_SPACES, run_sweep, trial_runs
+from .conftest import SEARCH_SPACES, run_sweep, sweep_cli, trial_runs
 
 
 @pytest.mark.parametrize(("override", "key", "fragment"), [
@@ -27,16 +25,13 @@ from .conftest import SEARCH_SPACES, run_sweep, trial_runs
     ("parameters={train.seed: {grid: [0, 1]}}", "parameters.train.seed", "sets each replicate's train.seed"),
 ])
 def test_replicates_that_cannot_work_exit_2_naming_the_key(override, key, fragment):
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"),
-                             "--set", "search.seeds=3", "--set", override, "--dry-run"],
-                            capture_output=True, text=True, timeout=120)
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"), "--set", "search.seeds=3", "--set", override, "--dry-run")
     assert result.returncode == 2
     assert f"ring8.yaml: {key}: " in result.stderr and fragment in result.stderr
 
 
 def test_dry_run_counts_every_replicate():
-    result = subprocess.run([sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "dropout.yaml"),
-                             "--set", "search.seeds=4", "--dry-run"], capture_output=True, text=True, timeout=120)
+    result = sweep_cli(str(SEARCH_SPACES / "dropout.yaml"), "--set", "search.seeds=4", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "8 trials (grid search):" in result.stdout and "with 4 seeds (train.seed 0..3)" in result.stdout
 

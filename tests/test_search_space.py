@@ -9,7 +9,7 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.searchers import search_algorithm
 from pipeline.sweep.space import PARAMS_KEY, grid_points, param_space, trial_name
 
-from .conftest import ROOT, SEARCH_SPACES
+from .conftest import SEARCH_SPACES, sweep_cli
 
 RANDOM = [
     "search.algorithm=random",
@@ -47,11 +47,8 @@ def test_search_algorithm_is_seeded_and_capped():
 
 
 def test_dry_run_describes_a_random_search():
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
-         *[arg for item in RANDOM for arg in ("--set", item)]],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
+    result = sweep_cli(str(SEARCH_SPACES / "ring8.yaml"), "--dry-run",
+                       *[arg for item in RANDOM for arg in ("--set", item)])
     assert result.returncode == 0, result.stderr
     assert "6 trials drawn by random search (seed 3)" in result.stdout
     assert "optim.d.lr: log_uniform [1e-05, 0.01]" in result.stdout
@@ -59,6 +56,6 @@ def test_dry_run_describes_a_random_search():
 
 def test_help_explains_the_options():
     result = subprocess.run([sys.executable, "-m", "pipeline.sweep", "--help"], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60)  # the module as users run it
     for option in ("--set", "--tracking-uri", "--address", "--dry-run", "--storage-path", "--require-gpu"):
         assert option in result.stdout
