@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,10 @@ from pipeline.spec.loading import load_spec
 from pipeline.sweep.cli import main
 from pipeline.tracking.keys import ROLE_TAG
 
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one pytest-xdist worker per core: torch's threads per worker would only contend with the other's
+    torch.set_num_threads(1)
+
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SPACES = ROOT / "search_spaces"
 TINY = ["trial.train.steps=40", "trial.train.eval_every=20", "trial.eval.samples=200"]
@@ -39,6 +44,22 @@ def weights_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
     torch.save(FIDInception().state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An SQLite tracking store with MLflow's tables, made once per test worker: making them (alembic's
+    migrations) costs 2 s, which every test with a store of its own would pay again."""
+    path = tmp_path_factory.mktemp("store") / "empty.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store_uri(tmp_path, empty_store) -> str:
+    """A fresh tracking store for this test alone (a copy of `empty_store`), in tmp_path."""
+    shutil.copy(empty_store, tmp_path / "ml.db")
+    return f"sqlite:///{tmp_path / 'ml.db'}"
 
 
 def tiny_spec(name: str, *overrides: str) -> SweepSpec:

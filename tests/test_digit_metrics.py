@@ -82,17 +82,21 @@ def test_held_back_real_digits_score_as_a_perfect_generator(mnist5k, classifier)
     assert floor[names.CLASSIFIER_ACCURACY] == classifier.held_out_accuracy
 
 
+@pytest.fixture(scope="module")
+def evaluator(mnist5k, classifier):
+    """One evaluator of 500 samples for the tests that only score with it (its real side is computed once)."""
+    return Evaluator(mnist5k, samples=500, classifier=classifier)
+
+
 @pytest.mark.parametrize("digit", range(10))
-def test_digits_of_one_class_cover_one_mode(mnist5k, classifier, digit):
-    evaluator = Evaluator(mnist5k, samples=500, classifier=classifier)
+def test_digits_of_one_class_cover_one_mode(mnist5k, evaluator, digit):
     metrics = evaluator.evaluate(mnist5k.points[mnist5k.labels == digit])
     assert metrics[names.MODES] == 1
     assert metrics[names.MODE_KL] > 2.0  # about log 10 = 2.30
     assert metrics[names.CLASS_SCORE] < 1.5
 
 
-def test_noise_is_far_from_digits(mnist5k, classifier):
-    evaluator = Evaluator(mnist5k, samples=500, classifier=classifier)
+def test_noise_is_far_from_digits(evaluator):
     noise = evaluator.evaluate(torch.rand(500, 1, 28, 28) * 2 - 1)
     real = evaluator.real_floor()
     assert noise[names.FID] > 20 * real[names.FID]

@@ -63,7 +63,7 @@ def test_offline_tools_run_without_ray():
 
 
 def test_the_check_finds_an_importer():
-    assert first_importers(["pipeline.core.gan", "pipeline.sweep.space"], ("ray",)) == {"ray": "pipeline.sweep.space"}
+    assert first_importers(["json", "pipeline.spec.config"], ("pydantic",)) == {"pydantic": "pipeline.spec.config"}
 
 
 def test_the_check_anyone_can_run():

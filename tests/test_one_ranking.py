@@ -34,9 +34,9 @@ def log_trial(sweep, trial_id: str, fids: list[float], status: str) -> str:
     return run.run_id
 
 
-def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(tmp_path, capsys):
+def test_the_registered_model_is_the_reports_first_when_last_and_best_disagree(store_uri, capsys):
     spec = tiny_spec("dropout")  # ranks on fid, min
-    sweep = open_sweep(spec, str(SEARCH_SPACES / "dropout.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "dropout.yaml"), store_uri)
     best_early = log_trial(sweep, "t1", [5.0, 1.0, 9.0], "finished")  # best 1.0, last 9.0
     log_trial(sweep, "t2", [6.0, 4.0, 2.0], "finished")  # best and last 2.0: first by last values
     diverged = log_trial(sweep, "t3", [0.5], "diverged")  # the lowest fid, but its generator blew up
@@ -72,11 +72,11 @@ def test_tunes_progress_table_leads_with_the_ranking_metric_and_modes():
     assert sent[0][names.STEP] == 100 and sent[0][names.LOSS_G] == 1.2
 
 
-def test_a_stopped_first_trial_gets_its_generator_model_from_the_driver(tmp_path):
+def test_a_stopped_first_trial_gets_its_generator_model_from_the_driver(store_uri, tmp_path):
     """Stopped trials log no model (Tune gives their thread 2 s); when one ranks first, the driver logs
     it from the checkpoint, registers it as the champion, and leaves the run's status as it was."""
     spec = tiny_spec("ring8")  # ranks on hq_fraction, max, among trials covering 8 modes
-    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    sweep = open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), store_uri)
     dataset = load_dataset(spec.trial.dataset)
     state = build_state(spec.trial, dataset, torch.device("cpu"))
     run = TrialRun(sweep, "s1", "trial-s1", {"model.dropout": 0.0})

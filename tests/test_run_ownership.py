@@ -16,6 +16,7 @@ from ray.tune.experiment import Trial
 from pipeline.spec import metric_names as names
 from pipeline.sweep.endings import RunCloser
 from pipeline.sweep.trial import DIVERGED_KEY
+from pipeline.tracking import location
 from pipeline.tracking.keys import ATTEMPT_TAG, REASON_TAG, STALE_FOLDER, STATUS_TAG
 from pipeline.tracking.sweep_runs import open_sweep
 from pipeline.tracking.trial_run import TrialRun
@@ -24,9 +25,9 @@ from .conftest import SEARCH_SPACES, tiny_spec
 
 
 @pytest.fixture
-def sweep(tmp_path):
+def sweep(store_uri):
     spec = tiny_spec("ring8", "search.stop_collapsed_after=2")  # 2 evaluations of 20 steps: 40 steps
-    return spec, open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), f"sqlite:///{tmp_path / 'ml.db'}")
+    return spec, open_sweep(spec, str(SEARCH_SPACES / "ring8.yaml"), store_uri)
 
 
 def result(iteration: int, modes: float, done: bool = False, **extra) -> dict:
@@ -89,6 +90,7 @@ def test_kept_calls_go_out_only_after_the_owner_is_checked(sweep, monkeypatch):
     _, run_of = sweep
     first = TrialRun(run_of, "t1", "a", {}, system_metrics=False)
     real_log_batch = first.client.log_batch
+    monkeypatch.setattr(location, "BACKOFF_S", 0.01)  # the outage's retries, without 7.5 s of waiting
 
     def unreachable(*args, **kwargs):
         raise MlflowException("connection refused")

@@ -16,9 +16,9 @@ from .conftest import SEARCH_SPACES
 
 
 @pytest.fixture
-def sweep(tmp_path):
+def sweep(store_uri):
     path = SEARCH_SPACES / "ring8.yaml"
-    return open_sweep(load_spec(path), str(path), f"sqlite:///{tmp_path / 'ml.db'}", experiment_name="study-1")
+    return open_sweep(load_spec(path), str(path), store_uri, experiment_name="study-1")
 
 
 def test_parent_run_records_the_spec_settings_and_environment(sweep):

@@ -84,7 +84,7 @@ def test_frozen_pretrained_discriminator_does_not_change(tmp_path):
             self.checkpoint = checkpoint
 
     kept = Keep()
-    train(tiny_spec("ring8").trial, kept)
+    train(tiny_spec("ring8", "trial.train.steps=2", "trial.train.eval_every=2").trial, kept)  # any trained D
     path = tmp_path / "pretrained.pt"
     torch.save(kept.checkpoint, path)
     trial = ring8_trial(**{"model.d_init": str(path), "model.d_frozen": True})

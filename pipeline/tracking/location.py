@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 RETRIES = 5  # a busy SQLite file or a restarting server: back off 0.5, 1, 2, 4 s
+BACKOFF_S = 0.5  # the first retry's wait; each later one waits twice as long
 
 T = TypeVar("T")
 
@@ -76,7 +77,7 @@ def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) ->
         except (MlflowException, OSError) as err:
             if attempt == attempts - 1:
                 raise
-            delay = 0.5 * 2**attempt
+            delay = BACKOFF_S * 2**attempt
             reason = f"{type(err).__name__}: {str(err)[:200]}"
             print(f"MLflow {what} failed ({reason}); retrying in {delay:.1f}s", flush=True)
             time.sleep(delay)
