@@ -10,7 +10,7 @@ Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scor
 trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
 From a larger file, the n are drawn at random (seeded: the same file gives the same numbers), since
 a file's own order is rarely random (MNIST's test file: its first 2000 digits score 6.3x the floor,
-a random 2000 of it 2.5x; benchmarks/RESULTS.md, "The real-data floor against MNIST's test split").
+a random 2000 of it 2.5x; benchmarks/HISTORY.md, "The real-data floor against MNIST's test split").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ NOT_APPLIED = "(not applied)"  # the value of a conditional key where its condit
 FANOVA_SEED = 0  # the forest is random: the same report twice gives the same numbers
 # fANOVA's cost grows with trees x trials: at 1,000 trials Optuna's 64 trees took 19 s on 2 cores, 16 took 5 s,
 # and their shares differed by less than two seeds of 64 trees did (0.67/0.22/0.11 against 0.67/0.20/0.13 and
-# 0.63/0.22/0.15, benchmarks/RESULTS.md); below MANY_TRIALS the 64 trees cost little
+# 0.63/0.22/0.15, benchmarks/HISTORY.md); below MANY_TRIALS the 64 trees cost little
 MANY_TRIALS, FEW_TREES = 200, 16
 
 
