@@ -191,7 +191,14 @@ def best_by_pacgan(client: MlflowClient, experiment_names: list[str]) -> dict:
             "fid": row["metrics.fid"], "values": swept}
 
 
-def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objective, chart: Path) -> None:
+def chart_name(dataset: str, metric: str, steps: int, methods: list[str], spec_keys: list[str]) -> str:
+    """The chart's file name, from everything that changes the curves: the methods drawn, their settings."""
+    settings = "".join(f"_{key.rpartition('.')[2]}{value}" for key, value in (k.split("=", 1) for k in spec_keys))
+    return f"search_efficiency_{dataset}_{metric}_{steps}steps_{'-'.join(methods)}{settings}.png"
+
+
+def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objective, charts: Path,
+              steps: int, spec_keys: list[str]) -> None:
     client = MlflowClient(tracking_uri(workdir))
     done = [(m, s) for s in seeds for m in METHODS if finished(client, f"{dataset}-{m}-s{s}")]
     missing = sorted(set((m, s) for m in METHODS for s in seeds) - set(done))
@@ -219,8 +226,8 @@ def summarize(dataset: str, seeds: list[int], workdir: Path, objective: Objectiv
     # PBT's trials change their values while they train: a fixed configuration comes from the others.
     fixed = [f"{dataset}-{m}-s{s}" for m, s in curves if m not in POPULATION]
     print(json.dumps(best_by_pacgan(client, fixed), indent=1))
-    draw(curves, dataset, seeds, objective, chart)
-    print(f"chart: {chart}")
+    drawn = [method for method in METHODS if any(m == method for m, _ in curves)]
+    draw(curves, dataset, seeds, objective, charts / chart_name(dataset, objective.metric, steps, drawn, spec_keys))
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
 
 
@@ -273,16 +280,15 @@ def main() -> int:
     parser.add_argument("--set", dest="spec_keys", type=spec_key, action="append", default=[], metavar="KEY=VALUE",
                         help="a spec key for every sweep, e.g. --set trial.train.g_ema=0.99 (repeatable)")
     parser.add_argument("--summary-only", action="store_true", help="only read the finished sweeps back")
-    parser.add_argument("--chart", type=Path, default=None,
-                        help="where the chart goes (default: WORKDIR/search_efficiency_DATASET.png); RESULTS.md's "
-                             "charts name benchmarks/search_efficiency_*.png here")
+    parser.add_argument("--charts", type=Path, default=Path(__file__).resolve().parent,
+                        help="the folder the chart goes to (default: benchmarks/, where RESULTS.md's charts are), "
+                             "named from the dataset, metric, trial length, the methods drawn and the --set keys")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     objective = OBJECTIVES[args.metric]
     if not args.summary_only:
         run_missing(args.dataset, args.seeds, args.methods, args.workdir, objective, args.steps, args.spec_keys)
-    chart = args.chart or args.workdir / f"search_efficiency_{args.dataset}.png"
-    summarize(args.dataset, args.seeds, args.workdir, objective, chart)
+    summarize(args.dataset, args.seeds, args.workdir, objective, args.charts, args.steps, args.spec_keys)
     return 0
 
 
