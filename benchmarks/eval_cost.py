@@ -16,38 +16,37 @@ import time
 import torch
 
 from pipeline.core.data import load_dataset
-from pipeline.core.gan import build_state, discriminator_step, generate, generator_step, state_to_checkpoint
-from pipeline.core.metrics import Evaluator
-from pipeline.core.metrics.classifier import cached_classifier
-from pipeline.core.metrics.evaluator import digit_source, needs_classifier
-from pipeline.core.train import EVAL_NOISE_SEED, sample_picture
+from pipeline.core.gan import build_state
+from pipeline.core.train import EVAL_NOISE_SEED, build_evaluator, evaluate_and_report, train_steps
 from pipeline.spec.loading import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
 EVALUATIONS = 3
 
 
+class Discard:
+    """A reporter that keeps nothing: the evaluation's cost alone, without MLflow's (logging_cost.py)."""
+
+    def report(self, step: int, metrics: dict, images: dict, checkpoint: dict | None) -> None:
+        pass
+
+
 def time_training(spec_path: str) -> tuple[float, float, int]:
+    """`train`'s own loop for one `eval_every` interval, then its own evaluation (sampling, every metric,
+    the pictures, the checkpoint) timed over EVALUATIONS after a warm-up."""
     trial = load_spec(spec_path).trial
     dataset = load_dataset(trial.dataset)
-    classifier = cached_classifier(digit_source(dataset)) if needs_classifier(dataset) else None
-    evaluator = Evaluator(dataset, trial.eval.samples, classifier)
+    evaluator = build_evaluator(trial.eval, dataset, classifier=None)  # the digit classifier from its cache
     state = build_state(trial, dataset, torch.device("cpu"))
-    latent = trial.model.latent_dim
-    noise = torch.randn(trial.eval.samples, latent, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
+    noise = torch.randn(trial.eval.samples, trial.model.latent_dim,
+                        generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
     start = time.perf_counter()
-    for _ in range(trial.train.eval_every):
-        for _ in range(trial.train.d_steps):
-            discriminator_step(state, dataset.points[state.sampler.next_indices()], trial)
-        generator_step(state, trial, torch.device("cpu"))
+    train_steps(state, trial, dataset.points, trial.train.eval_every, torch.zeros(4))
     training = time.perf_counter() - start
     evaluations = []
     for _ in range(1 + EVALUATIONS):  # the first pays one-off imports (matplotlib): not timed
         start = time.perf_counter()
-        samples = generate(state.generator, noise)
-        evaluator.evaluate(samples)
-        sample_picture(samples, dataset)
-        state_to_checkpoint(state, trial, dataset.sample_shape)
+        evaluate_and_report(state, trial, dataset, evaluator, noise, {}, Discard())
         evaluations.append(time.perf_counter() - start)
     return training, statistics.mean(evaluations[1:]), trial.train.eval_every
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from pipeline.core.data import load_dataset
-from pipeline.core.gan import build_state, discriminator_step, generate, generator_step
-from pipeline.core.train import sample_picture
+from pipeline.core.gan import build_state, generate
+from pipeline.core.train import sample_picture, train_steps
 from pipeline.spec.loading import load_spec
 from pipeline.tracking.location import SweepRun
 from pipeline.tracking.sweep_runs import open_sweep
@@ -38,9 +38,7 @@ def training_seconds(trial) -> tuple[float, dict[str, float], dict]:
     dataset = load_dataset(trial.dataset)
     state = build_state(trial, dataset, torch.device("cpu"))
     start = time.perf_counter()
-    for _ in range(trial.train.eval_every):
-        discriminator_step(state, dataset.points[state.sampler.next_indices()], trial)
-        generator_step(state, trial, torch.device("cpu"))
+    train_steps(state, trial, dataset.points, trial.train.eval_every, torch.zeros(4))  # train's own loop
     seconds = time.perf_counter() - start
     samples = generate(state.generator, torch.randn(64, trial.model.latent_dim))
     metrics = {f"metric_{i}": float(i) for i in range(16)}  # as many scalars as a digit trial logs

@@ -23,8 +23,9 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from torch.nn.functional import softplus
 
 from pipeline.core.data import load_dataset
-from pipeline.core.gan import GanState, advance_schedules, build_state, discriminator_step, generator_step, real_batch
+from pipeline.core.gan import GanState, build_state
 from pipeline.core.models import build_models
+from pipeline.core.train import train_steps
 from pipeline.spec.loading import load_spec
 
 SPECS = ("search_spaces/dropout.yaml", "search_spaces/ring8.yaml")
@@ -38,18 +39,14 @@ def drained(device: torch.device) -> None:
 
 
 def pipeline_steps(trial, dataset, steps: int, device: torch.device, state: GanState | None = None) -> float:
-    """Seconds for `steps` steps of the pipeline's own loop body (train.py without its evaluations),
-    from a fresh state unless one is given."""
+    """Seconds for `steps` steps of the pipeline's own loop (`train.train_steps`: what `train` runs between
+    evaluations), from a fresh state unless one is given."""
     state = state or build_state(trial, dataset, device)
     points = dataset.points.to(device)
     totals = torch.zeros(4, device=device)
     drained(device)
     started = time.perf_counter()
-    for _ in range(steps):
-        for _ in range(trial.train.d_steps):
-            totals[:3] += discriminator_step(state, real_batch(state, points), trial) / trial.train.d_steps
-        totals[3] += generator_step(state, trial, device)
-        advance_schedules(state, trial)
+    train_steps(state, trial, points, steps, totals)
     drained(device)
     return time.perf_counter() - started
 

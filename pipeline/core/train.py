@@ -106,26 +106,33 @@ def train(
         config.eval.samples, config.model.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
     ).to(device)
     totals = torch.zeros(4, device=device)  # loss_d, acc_real, acc_fake, loss_g since the last evaluation
-    steps_since_eval = 0
     metrics: dict[str, float] = {}
     if state.step >= config.train.steps:  # a PBT exploit of a donor's last checkpoint: nothing left to train,
         # but the trial must still end on an evaluation of the model it now holds (no losses: no steps ran)
         evaluate_and_report(state, config, dataset, evaluator, eval_noise, metrics, reporter)
     while state.step < config.train.steps:
+        # to the next multiple of eval_every, or the last step: where an evaluation is due
+        interval = min(config.train.eval_every - state.step % config.train.eval_every, config.train.steps - state.step)
+        train_steps(state, config, real_points, interval, totals)
+        means = totals / interval
+        metrics = losses_to_metrics(parallel.mean(means) if parallel else means)
+        evaluate_and_report(state, config, dataset, evaluator, eval_noise, metrics, reporter)
+        totals.zero_()
+    return metrics
+
+
+def train_steps(state: GanState, config: TrialConfig, real_points: torch.Tensor, steps: int,
+                totals: torch.Tensor) -> None:
+    """`steps` training steps, each `d_steps` D updates, one G update and the lr schedules' step, adding
+    D's loss, its accuracies on real and fake, and G's loss into `totals`: the loop body of `train`
+    between two evaluations (and what the benchmarks time)."""
+    for _ in range(steps):
         for _ in range(config.train.d_steps):
             real = real_batch(state, real_points)
             totals[:3] += discriminator_step(state, real, config) / config.train.d_steps
-        totals[3] += generator_step(state, config, device)
+        totals[3] += generator_step(state, config, real_points.device)
         advance_schedules(state, config)
         state.step += 1
-        steps_since_eval += 1
-        if state.step % config.train.eval_every == 0 or state.step == config.train.steps:
-            means = totals / steps_since_eval
-            metrics = losses_to_metrics(parallel.mean(means) if parallel else means)
-            evaluate_and_report(state, config, dataset, evaluator, eval_noise, metrics, reporter)
-            totals.zero_()
-            steps_since_eval = 0
-    return metrics
 
 
 def evaluate_and_report(
