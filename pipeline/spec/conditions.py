@@ -11,14 +11,11 @@ check the conditions and expand or draw whole points; pipeline.sweep.space hands
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from pipeline.spec.config import ConfigError, ParameterSpec, SweepSpec
-
-LISTED = ("grid", "choice")  # kinds whose values a condition can name
 
 
 def is_conditional(parameters: dict[str, ParameterSpec]) -> bool:
@@ -57,17 +54,6 @@ def expand_grid(parameters: dict[str, ParameterSpec]) -> list[dict[str, Any]]:
     return [in_file_order(point, parameters) for point in points]
 
 
-def draw_value(param: ParameterSpec, rng: np.random.Generator) -> Any:
-    kind, values = param.kind, param.values
-    if kind in LISTED:
-        return values[int(rng.integers(len(values)))]
-    if kind == "uniform":
-        return float(rng.uniform(*values))
-    if kind == "log_uniform":
-        return float(math.exp(rng.uniform(math.log(values[0]), math.log(values[1]))))
-    return int(rng.integers(values[0], values[1] + 1))  # randint's [low, high] is inclusive
-
-
 def draw_points(parameters: dict[str, ParameterSpec], count: int,
                 seed: int | list[int] | None) -> list[dict[str, Any]]:
     """`count` random points, each key drawn only where it applies; the same seed, the same points."""
@@ -77,7 +63,7 @@ def draw_points(parameters: dict[str, ParameterSpec], count: int,
         point: dict[str, Any] = {}
         for key in condition_order(parameters):
             if parameters[key].applies(point):
-                point[key] = draw_value(parameters[key], rng)
+                point[key] = parameters[key].sampler.draw(rng)
         points.append(in_file_order(point, parameters))
     return points
 
@@ -92,7 +78,7 @@ def check_conditions(spec: SweepSpec, source: str) -> None:
             if parent not in parameters:
                 raise ConfigError(source, where, f"{parent} is not a swept parameter: a condition names another "
                                   "key of parameters")
-            if parameters[parent].kind not in LISTED:
+            if not parameters[parent].sampler.listed:
                 raise ConfigError(source, where, f"{parent} is drawn from {parameters[parent].kind}: a condition "
                                   "needs a parameter with listed values (grid or choice)")
             # some listed values may be missing (a grid narrowed by --set); none present is a mistake

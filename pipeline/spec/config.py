@@ -25,6 +25,7 @@ from pipeline.errors import UserError
 from pipeline.spec import metric_names
 from pipeline.spec.base import Strict, absolute_path
 from pipeline.spec.datasets import DatasetConfig
+from pipeline.spec.kinds import KINDS, Kind
 
 MetricName = Literal[metric_names.ALL]  # type: ignore[valid-type]
 
@@ -159,9 +160,6 @@ class TrialConfig(Strict):
         return self
 
 
-SAMPLERS = ("grid", "choice", "uniform", "log_uniform", "randint")
-
-
 class ParameterSpec(Strict):
     """One swept parameter: exactly one way of drawing its values, and where it applies."""
 
@@ -183,21 +181,21 @@ class ParameterSpec(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ParameterSpec:
-        given = [k for k in SAMPLERS if getattr(self, k) is not None]
+        given = [name for name in KINDS if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of {', '.join(SAMPLERS)}; got {given or 'none'}")
-        kind, values = given[0], getattr(self, given[0])
-        if kind in ("grid", "choice") and not values:
-            raise ValueError(f"{kind} needs at least one value")
-        if kind in ("uniform", "log_uniform", "randint") and not values[0] < values[1]:
-            raise ValueError(f"{kind} needs [low, high] with low < high, got {list(values)}")
-        if kind == "log_uniform" and values[0] <= 0:
-            raise ValueError(f"log_uniform needs a positive low bound, got {values[0]}")
+            raise ValueError(f"give exactly one of {', '.join(KINDS)}; got {given or 'none'}")
+        self.sampler.check()
         return self
 
     @property
+    def sampler(self) -> Kind:
+        """The parameter's kind, holding its values: how it is drawn, bounded and searched."""
+        name = next(name for name in KINDS if getattr(self, name) is not None)
+        return KINDS[name](getattr(self, name))
+
+    @property
     def kind(self) -> str:
-        return next(k for k in SAMPLERS if getattr(self, k) is not None)
+        return self.sampler.name
 
     def applies(self, point: dict[str, Any]) -> bool:
         """Whether this parameter is drawn in a trial whose other values so far are `point`."""
@@ -205,11 +203,11 @@ class ParameterSpec(Strict):
 
     @property
     def values(self) -> Any:
-        return getattr(self, self.kind)
+        return self.sampler.values
 
     def candidates(self) -> list[Any]:
         """Values that bound what this parameter can take: all of a list, the ends of a range."""
-        return list(self.values)
+        return self.sampler.candidates()
 
 
 
@@ -307,7 +305,7 @@ class SchedulerConfig(Strict):
         for key, param in self.mutations.items():
             if key not in PBT_MUTABLE:
                 raise ValueError(f"{self.name} can mutate {', '.join(PBT_MUTABLE)} in a running trial, not {key}")
-            if self.name == "pb2" and param.kind not in ("uniform", "log_uniform"):
+            if self.name == "pb2" and not param.sampler.draws_fractions:
                 raise ValueError(f"pb2 searches within bounds: give {key} as uniform or log_uniform, "
                                  f"not {param.kind}")
         return self

@@ -162,7 +162,7 @@ def swept_or_fixed(spec: SweepSpec, key: str, fixed: int, source: str) -> list[i
     param = spec.parameters.get(key)  # not a hyperparameter default: whether the key is swept at all
     if param is None:
         return [fixed]
-    if param.kind not in ("grid", "choice"):
+    if not param.sampler.listed:
         raise ConfigError(source, f"parameters.{key}", f"multi-worker trials need listed values (grid or "
                           f"choice), not {param.kind}")
     return list(param.values)
@@ -182,7 +182,7 @@ def check_parameter(
             raise ConfigError(source, where, f"no such trial key (at {part!r})")
         field = type(node).model_fields[part]
         node = getattr(node, part)
-    if param.kind in ("uniform", "log_uniform") and int in (field.annotation, *get_args(field.annotation)):
+    if param.sampler.draws_fractions and int in (field.annotation, *get_args(field.annotation)):
         # the bounds alone would pass (64.0 is a valid int), and the trials would fail on 100.7
         raise ConfigError(source, where, f"{param.kind} draws fractions, but {key} takes whole numbers: "
                           "use randint or choice")

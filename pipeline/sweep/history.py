@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, create_trial
 
 from pipeline.spec.config import ParameterSpec, SweepSpec
@@ -60,27 +59,8 @@ def inside(point: dict[str, Any], parameters: dict[str, ParameterSpec]) -> bool:
     """Whether a point fits `parameters`: each of its keys within its values and only where its
     condition holds. A swept key the point lacks is fine (an earlier sweep that did not sweep it:
     the two share the other keys), and Optuna models each key from the trials that have it."""
-    return all(within(point[key], param) and param.applies(point)
+    return all(param.sampler.contains(point[key]) and param.applies(point)
                for key, param in parameters.items() if key in point)
-
-
-def within(value: Any, param: ParameterSpec) -> bool:
-    if param.kind in ("grid", "choice"):
-        return value in param.values
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    low, high = param.values
-    return low <= value <= high and (param.kind != "randint" or float(value).is_integer())
-
-
-def distribution(param: ParameterSpec) -> BaseDistribution:
-    """The Optuna distribution Tune's OptunaSearch (and `DefineByRun`) samples this parameter from."""
-    kind, values = param.kind, param.values
-    if kind in ("grid", "choice"):
-        return CategoricalDistribution(list(values))
-    if kind == "randint":
-        return IntDistribution(values[0], values[1])
-    return FloatDistribution(values[0], values[1], log=kind == "log_uniform")
 
 
 def optuna_trials(history: History, spec: SweepSpec) -> list[FrozenTrial]:
@@ -90,7 +70,7 @@ def optuna_trials(history: History, spec: SweepSpec) -> list[FrozenTrial]:
         values = [results[metric] for metric, _ in spec.objectives]
         trials.append(create_trial(
             params={f"{PARAMS_KEY}/{key}": value for key, value in point.items()},
-            distributions={f"{PARAMS_KEY}/{key}": distribution(spec.parameters[key]) for key in point},
+            distributions={f"{PARAMS_KEY}/{key}": spec.parameters[key].sampler.optuna_distribution() for key in point},
             values=values,
         ))
     return trials

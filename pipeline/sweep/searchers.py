@@ -34,16 +34,7 @@ class DefineByRun:
         for key in condition_order(self.parameters):
             param = self.parameters[key]
             if param.applies(point):
-                point[key] = suggest(trial, f"{PARAMS_KEY}/{key}", param)
-
-
-def suggest(trial: Any, name: str, param: ParameterSpec) -> Any:
-    kind, values = param.kind, param.values
-    if kind == "choice":
-        return trial.suggest_categorical(name, list(values))
-    if kind in ("uniform", "log_uniform"):
-        return trial.suggest_float(name, values[0], values[1], log=kind == "log_uniform")
-    return trial.suggest_int(name, values[0], values[1])  # randint: inclusive, as Optuna's
+                point[key] = param.sampler.suggest(trial, f"{PARAMS_KEY}/{key}")
 
 
 class Replicates(Searcher):

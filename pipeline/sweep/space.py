@@ -31,16 +31,8 @@ from pipeline.tracking.keys import PARAMS_KEY, REPLICATE_KEY, trial_name
 
 
 def to_tune_domain(param: ParameterSpec) -> Any:
-    kind, values = param.kind, param.values
-    if kind == "grid":
-        return tune.grid_search(list(values))
-    if kind == "choice":
-        return tune.choice(list(values))
-    if kind == "uniform":
-        return tune.uniform(*values)
-    if kind == "log_uniform":
-        return tune.loguniform(*values)
-    return tune.randint(values[0], values[1] + 1)  # the file's [low, high] is inclusive, Tune's high is not
+    function, arguments = param.sampler.tune_domain()
+    return getattr(tune, function)(*arguments)
 
 
 def param_space(spec: SweepSpec, history: History = NO_HISTORY) -> dict[str, Any]:
