@@ -42,7 +42,7 @@ class ConfigError(UserError, ValueError):
 
 
 class ModelConfig(Strict):
-    name: Literal["mlp", "dcgan"]
+    name: Literal["mlp", "dcgan"]  # mlp: fully connected, for 2D and tabular data; dcgan: convolutional, images
     latent_dim: int = Field(64, ge=1)  # DCGAN-paper scale is 100; 64 trains as well at 28x28
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # in D only: the knob the dropout study sweeps
     width: int = Field(128, ge=1)  # mlp: hidden units per layer; dcgan: channels of the last G layer
@@ -79,8 +79,10 @@ class ModelConfig(Strict):
 
 
 class OptimizerConfig(Strict):
+    """One network's optimizer (optim.g for G, optim.d for D)."""
+
     name: Literal["adam", "adamw", "rmsprop", "sgd"]
-    lr: float = Field(gt=0.0)
+    lr: float = Field(gt=0.0)  # the learning rate (at the first step, where lr_decay lowers it)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)  # adam(w): 0.5 as in DCGAN, since 0.9 oscillates with GANs
     beta2: float = Field(0.999, ge=0.0, lt=1.0)  # adam(w): the usual default
     momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop; 0 keeps them plain
@@ -96,16 +98,16 @@ class OptimizerConfig(Strict):
 
 
 class OptimConfig(Strict):
-    g: OptimizerConfig
-    d: OptimizerConfig
+    g: OptimizerConfig  # the generator's
+    d: OptimizerConfig  # the discriminator's
 
 
 class TrainConfig(Strict):
     steps: int = Field(ge=1)  # generator updates
     batch_size: int = Field(64, ge=2)  # BatchNorm needs at least 2
     d_steps: int = Field(1, ge=1)  # discriminator updates per generator update, as in Goodfellow 2014
-    eval_every: int = Field(ge=1)
-    seed: int = 0
+    eval_every: int = Field(ge=1)  # steps between evaluations (metrics, pictures, a checkpoint; one Tune result)
+    seed: int = 0  # weights, data order and dropout masks; search.seeds adds 0..k-1 to it
     loss: Literal["ns", "minimax", "hinge", "lsgan", "wgan-gp"] = "ns"  # ns: non-saturating, the default
     gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp's gradient penalty, 10 as in Gulrajani et al.
     # gamma of R1 (Mescheder et al. 2018): gamma/2 * ||grad D||^2 at real data, any loss; 0 leaves it off
@@ -139,7 +141,9 @@ class EvalConfig(Strict):
 
 
 class TrialConfig(Strict):
-    dataset: DatasetConfig
+    """The fixed trial: every trial of the sweep is this one with its swept values set."""
+
+    dataset: DatasetConfig  # a mapping whose `name` picks the dataset; its other keys are below, per name
     model: ModelConfig
     optim: OptimConfig
     train: TrainConfig
@@ -163,11 +167,11 @@ class TrialConfig(Strict):
 class ParameterSpec(Strict):
     """One swept parameter: exactly one way of drawing its values, and where it applies."""
 
-    grid: list[Any] | None = None
-    choice: list[Any] | None = None
-    uniform: tuple[float, float] | None = None
-    log_uniform: tuple[float, float] | None = None
-    randint: tuple[int, int] | None = None
+    grid: list[Any] | None = None  # every value, in every combination with the other grid keys
+    choice: list[Any] | None = None  # one of the values at random (random search, optuna)
+    uniform: tuple[float, float] | None = None  # [low, high]
+    log_uniform: tuple[float, float] | None = None  # [low, high], uniform in the logarithm: learning rates
+    randint: tuple[int, int] | None = None  # [low, high], whole numbers, both ends included
     # a conditional parameter: drawn only in trials where each named parameter took one of the listed
     # values, e.g. {optim.d.name: [sgd, rmsprop]}; elsewhere it is absent and the fixed trial's value holds
     when: dict[str, list[Any]] | None = None
@@ -218,7 +222,7 @@ class SeedRace(Strict):
     """search.seeds as a race: min seeds for every configuration, at most max for a contender."""
 
     min: int = Field(ge=2)  # a paired test needs two seeds per configuration before it can drop one
-    max: int = Field(ge=2)
+    max: int = Field(ge=2)  # the most seeds a contender gets
 
     @model_validator(mode="after")
     def _min_below_max(self) -> SeedRace:
@@ -315,7 +319,7 @@ class ResourcesConfig(Strict):
     # > 1: data-parallel over a Ray Train TorchTrainer (gloo on CPU, nccl on GPU); train.batch_size is global
     workers_per_trial: int = Field(1, ge=1)
     gpus_per_worker: float = Field(0.0, ge=0.0)  # fractional lets small GAN trials share a GPU
-    cpus_per_worker: float = Field(1.0, gt=0.0)
+    cpus_per_worker: float = Field(1.0, gt=0.0)  # torch's threads in a worker follow it
     max_failures: int = Field(2, ge=0)  # restarts of a failed trial (a lost node, a killed worker) from its checkpoint
     # a finished trial's process runs the next trial: no new process importing torch and MLflow (~10 s a trial)
     reuse_actors: bool = True
@@ -331,16 +335,16 @@ class ReportConfig(Strict):
 
 
 class SweepSpec(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the MLflow experiment's and the report's name
     # one metric, or a list of them (multi-objective: the report draws their Pareto front, optuna
     # searches all of them); the first ranks the leaderboard, stops trials early and picks the model
     metric: MetricName | list[MetricName]  # type: ignore[valid-type]
-    mode: Mode | list[Mode]
+    mode: Mode | list[Mode]  # min or max, one per metric
     trial: TrialConfig
-    parameters: dict[str, ParameterSpec] = {}
+    parameters: dict[str, ParameterSpec] = {}  # the swept keys: dotted keys into trial, e.g. model.dropout
     search: SearchConfig = SearchConfig()
-    scheduler: SchedulerConfig = SchedulerConfig()
-    resources: ResourcesConfig = ResourcesConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()  # how trials are stopped early, or evolved (PBT)
+    resources: ResourcesConfig = ResourcesConfig()  # what one trial takes from the cluster
     report: ReportConfig = ReportConfig()
 
     @field_validator("metric", mode="before")

