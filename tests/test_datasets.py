@@ -133,4 +133,4 @@ def test_each_dataset_says_its_feature_space_as_its_config_does(tmp_path):
         data = load_dataset(config)
         assert data.feature_space == config.feature_space, name
         assert data.is_image == config.images, name
-        assert data.needs_digit_classifier == (config.feature_space in ("digits", "stacked_digits")), name
+        assert data.needs_digit_classifier == (config.feature_space in ("classifier", "stacked_digits")), name

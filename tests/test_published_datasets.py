@@ -91,7 +91,7 @@ def test_a_url_of_the_users_mirror_is_tried_first(cache, tmp_path, monkeypatch):
                             Published("fashion_mnist", hosted(folder, IDX_NAMES, (broken,)), (broken,)))
         clothes = load_dataset(dataset_config("fashion_mnist", url=mirror.url + "/"))
     assert clothes.name == "fashion_mnist" and clothes.points.shape == (100, 1, 28, 28)
-    assert clothes.feature_space == "digits"  # scored by a classifier trained on its own ten classes
+    assert clothes.feature_space == "classifier"  # scored by a classifier trained on its own ten classes
 
 
 def test_cifar10_by_name_from_its_tarball(cache, tmp_path, monkeypatch):

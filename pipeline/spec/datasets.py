@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from pipeline.spec.base import Strict, absolute_path
-from pipeline.spec.feature_spaces import COORDINATES, DIGITS, INCEPTION, STACKED_DIGITS
+from pipeline.spec.feature_spaces import CLASSIFIER, COORDINATES, INCEPTION, STACKED_DIGITS
 
 
 # Each dataset config says what its data is: images (for dcgan) and its feature space (evaluator.py);
@@ -38,7 +38,7 @@ class Mnist5kConfig(Strict):
 
     name: Literal["mnist5k"]
     images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = DIGITS
+    feature_space: ClassVar[str] = CLASSIFIER
 
 
 class PublishedConfig(Strict):
@@ -56,17 +56,17 @@ class MnistConfig(PublishedConfig):
 
     name: Literal["mnist"]
     images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = DIGITS
+    feature_space: ClassVar[str] = CLASSIFIER
     split: Literal["train", "test"] = "train"  # the published training (60,000) or test (10,000) images
 
 
 class FashionMnistConfig(PublishedConfig):
     """Fashion-MNIST (Xiao et al. 2017): ten classes of clothing in MNIST's format, fetched the same way.
-    Scored, like digits, by a classifier trained on its own classes (the domain feature space)."""
+    Scored, like digits, by a classifier trained on its own classes (feature space `classifier`)."""
 
     name: Literal["fashion_mnist"]
     images: ClassVar[bool] = True
-    feature_space: ClassVar[str] = DIGITS
+    feature_space: ClassVar[str] = CLASSIFIER
     split: Literal["train", "test"] = "train"  # the published training (60,000) or test (10,000) images
 
 

@@ -2,9 +2,10 @@
 `GanDataset` says which is its own, so no module keeps lists of dataset names. Pure constants, like
 metric_names (the spec's checks use them before torch is imported)."""
 
-# The feature space each dataset is evaluated in: what the evaluator needs for it (evaluator.py)
+# The feature space each dataset is evaluated in: each has its extractor (core/metrics/extractors.py)
 COORDINATES = "coordinates"  # the points themselves: 2D mixtures, standardized table columns
-DIGITS = "digits"  # the digit classifier's penultimate layer (trained per dataset, metrics/classifier.py)
+# a classifier of the dataset's own classes (digits, clothes), its penultimate layer (metrics/classifier.py)
+CLASSIFIER = "classifier"
 STACKED_DIGITS = "stacked_digits"  # the digit classifier on each of three channels, features side by side
 INCEPTION = "inception"  # FID Inception pool features, from local weights (eval.inception_weights)
-FEATURE_SPACES = (COORDINATES, DIGITS, STACKED_DIGITS, INCEPTION)
+FEATURE_SPACES = (COORDINATES, CLASSIFIER, STACKED_DIGITS, INCEPTION)

@@ -109,7 +109,8 @@ def bounds_text(field: Any) -> str:
 def section(keys: list[str], model: type[BaseModel]) -> list[str]:
     comments = described(model)
     intro = inspect.getdoc(model) if model.__doc__ and model.__doc__ != BaseModel.__doc__ else ""
-    lines = [f"## {', '.join(f'`{key}`' if key else 'The top level' for key in keys)}", ""] + ([intro.replace("\n", " "), ""] if intro else [])
+    heading = ", ".join(f"`{key}`" if key else "The top level" for key in keys)
+    lines = [f"## {heading}", ""] + ([intro.replace("\n", " "), ""] if intro else [])
     lines += ["| key | type | default | bounds | what |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
         what = comments.get(name, "").replace("|", "\\|")

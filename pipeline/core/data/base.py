@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pipeline.errors import UserError
-from pipeline.spec.feature_spaces import COORDINATES, DIGITS, STACKED_DIGITS
+from pipeline.spec.feature_spaces import CLASSIFIER, COORDINATES, STACKED_DIGITS
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class GanDataset:
 
     @property
     def needs_digit_classifier(self) -> bool:
-        return self.feature_space in (DIGITS, STACKED_DIGITS)
+        return self.feature_space in (CLASSIFIER, STACKED_DIGITS)
 
     @property
     def has_modes(self) -> bool:

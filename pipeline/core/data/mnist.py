@@ -19,7 +19,7 @@ import torch
 
 from pipeline.core.data.base import DatasetError, GanDataset
 from pipeline.core.data.published import FASHION_MNIST, MNIST, Published, published_folder
-from pipeline.spec.feature_spaces import DIGITS
+from pipeline.spec.feature_spaces import CLASSIFIER
 
 STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -96,4 +96,4 @@ def read_split(name: str, folder: Path, split: str) -> GanDataset:
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):
         raise DatasetError(f"{folder}: expected N x 28 x 28 images and N labels, got {images.shape} and {labels.shape}")
     points = torch.from_numpy(images.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
-    return GanDataset(name, points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=DIGITS)
+    return GanDataset(name, points, torch.from_numpy(labels.astype(np.int64)), num_modes=10, feature_space=CLASSIFIER)
