@@ -43,3 +43,25 @@ def test_a_trial_trains_to_the_same_metrics_with_the_drivers_data_and_real_side(
     train(spec.trial, alone)
     train(spec.trial, shared, dataset=dataset, real=build_evaluator(spec.trial.eval, dataset, None).real)
     assert alone.metrics == shared.metrics
+
+
+@pytest.mark.slow  # Inception passes over a few digits
+def test_trials_score_in_the_drivers_inception_weights_without_the_file(weights_file, tmp_path):
+    """The driver reads the weights once and ships them (TrialSetup.inception): a trial builds the network
+    from them, so a node without the file (here: a path that does not exist) scores the same."""
+    from pipeline.core.metrics.inception import fid_inception_from_state
+    from pipeline.spec.config import EvalConfig
+    from pipeline.spec.datasets import dataset_config
+    from pipeline.sweep.driver import shipped_weights
+
+    from .fixtures import write_mnist_idx
+
+    digits = load_dataset(dataset_config("mnist", path=str(write_mnist_idx(tmp_path / "mnist", count=60))))
+    driver = build_evaluator(EvalConfig(samples=20, features="inception", inception_weights=str(weights_file)),
+                             digits, None)
+    shipped = pickle.loads(pickle.dumps(shipped_weights(driver)))  # as the object store hands it over
+    elsewhere = EvalConfig(samples=20, features="inception", inception_weights=str(tmp_path / "absent.pth"))
+    trial = build_evaluator(elsewhere, digits, None, driver.real, fid_inception_from_state(shipped))
+    assert trial.evaluate(digits.points[:20]) == driver.evaluate(digits.points[:20])
+    with pytest.raises(ValueError, match="no such file"):  # without the shipped weights it would need the file
+        build_evaluator(elsewhere, digits, None, driver.real)

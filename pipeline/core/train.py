@@ -35,7 +35,7 @@ from pipeline.core.images import histogram_plot, image_grid, scatter_plot
 from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
 from pipeline.core.metrics.evaluator import RealSide, digit_source, needs_classifier
-from pipeline.core.metrics.inception import fid_inception_weights, load_fid_inception
+from pipeline.core.metrics.inception import FIDInception, fid_inception_weights, load_fid_inception
 from pipeline.core.parallel import DataParallel
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError, EvalConfig, TrialConfig
@@ -84,6 +84,7 @@ def train(
     parallel: DataParallel | None = None,
     dataset: GanDataset | None = None,
     real: RealSide | None = None,
+    inception: FIDInception | None = None,
 ) -> dict[str, float]:
     """Train one GAN, reporting every `eval_every` steps; returns the last evaluation's metrics.
 
@@ -91,12 +92,13 @@ def train(
     `checkpoint` resumes a run: training continues from its step with its exact state.
     `parallel` makes this one of several data-parallel workers (a set-up torch.distributed group).
     `dataset` is config.dataset's data where the caller loaded it already (a sweep's driver, once for all trials);
-    `real` the real side of its metrics at config.eval's settings, likewise.
+    `real` the real side of its metrics at config.eval's settings, likewise; `inception` the FID Inception
+    network where those metrics are in its features (the driver's copy: no node fetches the weights).
     """
     device = torch.device(device)
     dataset = load_dataset(config.dataset) if dataset is None else dataset
     main = parallel is None or parallel.is_main  # only rank 0 evaluates
-    evaluator = build_evaluator(config.eval, dataset, classifier, real) if main else None
+    evaluator = build_evaluator(config.eval, dataset, classifier, real, inception) if main else None
     real_points = dataset.points.to(device)
     state = build_state(config, dataset, device, parallel)
     if checkpoint is not None:
@@ -176,15 +178,14 @@ def scored_view(config: EvalConfig, dataset: GanDataset) -> GanDataset:
 
 
 def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: TrainedClassifier | None,
-                    real: RealSide | None = None) -> Evaluator:
+                    real: RealSide | None = None, inception: FIDInception | None = None) -> Evaluator:
     """The trial's evaluator with its feature network: the shared digit classifier (trained and cached
-    if not given) or the FID Inception network (eval.inception_weights, else pytorch-fid's file, fetched once),
-    as eval.features says."""
+    if not given) or the FID Inception network (given, else loaded from eval.inception_weights, else from
+    pytorch-fid's file, fetched once), as eval.features says."""
     dataset = scored_view(config, dataset)
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
-    inception = None
-    if dataset.feature_space == INCEPTION:
+    if dataset.feature_space == INCEPTION and inception is None:
         inception = load_fid_inception(fid_inception_weights(config.inception_weights))
     return Evaluator(dataset, config.samples, classifier, inception, real)
 

@@ -98,6 +98,11 @@ def evaluation_protocol(spec: SweepSpec, evaluator: Evaluator) -> str:
     return f"{evaluator.protocol()}; Inception weights {weights.name}, sha256 {digest[:16]}"
 
 
+def shipped_weights(evaluator: Evaluator) -> dict | None:
+    """The FID Inception weights the driver's evaluator holds, for the trials; None in other feature spaces."""
+    return evaluator.extractor.network.state_dict() if evaluator.dataset.feature_space == INCEPTION else None
+
+
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:
     return f"{spec.name}-{sweep.run_id[:8]}"
 
@@ -233,6 +238,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, dataset: GanDataset) -> in
             dataset_input=training_input(spec, dataset),
             dataset=dataset,
             real=evaluator.real,
+            inception=shipped_weights(evaluator),
             mutable=tuple(spec.scheduler.mutations),
             conditional=tuple(key for key, param in spec.parameters.items() if param.when),
             workers=r.workers_per_trial,

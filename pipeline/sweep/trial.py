@@ -28,6 +28,7 @@ from pipeline.core.data import GanDataset
 from pipeline.core.gan import checkpoint_to_generator
 from pipeline.core.metrics.classifier import TrainedClassifier
 from pipeline.core.metrics.evaluator import RealSide
+from pipeline.core.metrics.inception import FIDInception, fid_inception_from_state
 from pipeline.core.parallel import DataParallel
 from pipeline.core.train import Diverged, train
 from pipeline.spec import metric_names as names
@@ -80,6 +81,13 @@ class TrialSetup:
     # from Ray's object store instead of fetching it again
     dataset: GanDataset | None = None
     real: RealSide | None = None  # the real side of every metric of that data at the spec's eval settings
+    # the FID Inception weights (a state dict) where the metrics are in its features, read once by the driver:
+    # trials on every node build the network from them instead of fetching pytorch-fid's file again
+    inception: dict | None = None
+
+
+def shipped_inception(setup: TrialSetup) -> FIDInception | None:
+    return fid_inception_from_state(setup.inception) if setup.inception is not None else None
 
 
 @dataclass
@@ -241,7 +249,7 @@ def train_trial(
     try:
         train(trial_config, reporter, classifier=setup.classifiers.get(trial_config.dataset.name),
               checkpoint=checkpoint, device=device, parallel=parallel, dataset=setup.dataset if same_data else None,
-              real=setup.real if same_real else None)
+              real=setup.real if same_real else None, inception=shipped_inception(setup))
     except Diverged as err:
         end_run(reporter, "diverged", str(err))  # a result, not a failure: the sweep goes on
         report_divergence(reporter, setup)

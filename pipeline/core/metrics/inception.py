@@ -183,6 +183,13 @@ def load_fid_inception(path: str | Path) -> FIDInception:
     return network.eval()
 
 
+def fid_inception_from_state(state: dict[str, torch.Tensor]) -> FIDInception:
+    """The network from weights already read (a sweep's driver ships them to its trials)."""
+    network = FIDInception()
+    network.load_state_dict(state)
+    return network.eval()
+
+
 @torch.no_grad()
 def inception_outputs(network: FIDInception, images: torch.Tensor, batch: int = 50
                       ) -> tuple[torch.Tensor, torch.Tensor]:
