@@ -65,3 +65,41 @@ def test_trials_score_in_the_drivers_inception_weights_without_the_file(weights_
     assert trial.evaluate(digits.points[:20]) == driver.evaluate(digits.points[:20])
     with pytest.raises(ValueError, match="no such file"):  # without the shipped weights it would need the file
         build_evaluator(elsewhere, digits, None, driver.real)
+
+
+def test_the_real_side_is_kept_across_sweeps_by_everything_that_changes_it(monkeypatch, tmp_path):
+    """A second evaluator of the same data, feature network and eval.samples (the next sweep) reads the
+    real side from the cache; other samples, or other data, compute their own."""
+    from pipeline.core.metrics.real_side import real_side_key, real_side_path
+    from pipeline.spec.datasets import dataset_config
+
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path))
+    ring = load_dataset(dataset_config("ring8"))
+    first = Evaluator(ring, samples=300)
+    key = real_side_key(first.parts.reference, ring, None, 300)
+    assert real_side_path(key).exists() and list(real_side_path(key).parent.iterdir()) == [real_side_path(key)]
+    with monkeypatch.context() as patched:
+        patched.setattr(Evaluator, "real_side", lambda self: pytest.fail("computed again, not read from the cache"))
+        again = Evaluator(ring, samples=300)
+    samples = first.parts.floor_pool[:300]
+    assert again.evaluate(samples) == first.evaluate(samples)
+    assert real_side_key(first.parts.reference, ring, None, 400) != key  # KID's and PRDC's reference size
+    grid = load_dataset(dataset_config("grid25"))
+    assert real_side_key(Evaluator(grid, samples=300).parts.reference, grid, None, 300) != key
+    assert len(list(real_side_path(key).parent.glob("*.pt"))) == 2  # ring8's and grid25's, nothing partial
+
+
+def test_an_unreadable_cached_real_side_is_computed_again_and_replaced(monkeypatch, tmp_path, capsys):
+    from pipeline.core.metrics.real_side import read_real_side, real_side_key, real_side_path
+    from pipeline.spec.datasets import dataset_config
+
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path))
+    ring = load_dataset(dataset_config("ring8"))
+    first = Evaluator(ring, samples=300)
+    path = real_side_path(real_side_key(first.parts.reference, ring, None, 300))
+    path.write_bytes(path.read_bytes()[:1000])  # a file cut short (a full disk, a copy interrupted)
+    again = Evaluator(ring, samples=300)
+    assert "not a readable real side" in capsys.readouterr().out
+    samples = first.parts.floor_pool[:300]
+    assert again.evaluate(samples) == first.evaluate(samples)
+    assert (read_real_side(path).mu == first.real.mu).all()  # replaced by a whole one

@@ -34,8 +34,9 @@ from pipeline.core.gan import (
 from pipeline.core.images import histogram_plot, image_grid, scatter_plot
 from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
-from pipeline.core.metrics.evaluator import RealSide, digit_source, needs_classifier
+from pipeline.core.metrics.evaluator import digit_source, needs_classifier
 from pipeline.core.metrics.inception import FIDInception, fid_inception_weights, load_fid_inception
+from pipeline.core.metrics.real_side import RealSide
 from pipeline.core.parallel import DataParallel
 from pipeline.spec import metric_names as names
 from pipeline.spec.config import ConfigError, EvalConfig, TrialConfig

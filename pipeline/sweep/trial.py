@@ -27,8 +27,8 @@ from ray import tune
 from pipeline.core.data import GanDataset
 from pipeline.core.gan import checkpoint_to_generator
 from pipeline.core.metrics.classifier import TrainedClassifier
-from pipeline.core.metrics.evaluator import RealSide
 from pipeline.core.metrics.inception import FIDInception, fid_inception_from_state
+from pipeline.core.metrics.real_side import RealSide
 from pipeline.core.parallel import DataParallel
 from pipeline.core.train import Diverged, train
 from pipeline.spec import metric_names as names

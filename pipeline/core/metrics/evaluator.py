@@ -24,9 +24,10 @@ from pipeline.core.metrics.classifier import TrainedClassifier
 from pipeline.core.metrics.extractors import FEATURE_EXTRACTORS, FLOOR_SETS, Assessed
 from pipeline.core.metrics.fid import features_to_statistics, statistics_to_fid
 from pipeline.core.metrics.inception import FIDInception
-from pipeline.core.metrics.kid import KidReference, features_to_kid_reference, reference_to_kid_and_sd
-from pipeline.core.metrics.manifold import RealManifold, features_to_manifold, manifold_to_prdc
+from pipeline.core.metrics.kid import features_to_kid_reference, reference_to_kid_and_sd
+from pipeline.core.metrics.manifold import features_to_manifold, manifold_to_prdc
 from pipeline.core.metrics.modes import mode_histogram, modes_to_metrics
+from pipeline.core.metrics.real_side import RealSide, cached_real_side, real_side_key
 from pipeline.core.metrics.split import SPLIT_SEED
 from pipeline.spec import metric_names as names
 
@@ -54,19 +55,6 @@ class FloorSpread:
     method: str
 
 
-@dataclass(frozen=True)
-class RealSide:
-    """What every evaluation compares generated samples with, computed from the real reference once:
-    for Inception features of CIFAR-10 that is minutes of GPU, so a sweep computes it in the driver and
-    hands it to every trial (sweep/trial.py)."""
-
-    mu: torch.Tensor
-    sigma: torch.Tensor
-    histogram: torch.Tensor | None  # the real mode shares, where the data has modes
-    manifold: RealManifold  # precision/recall and density/coverage's k-NN radii of the reference
-    kid_reference: KidReference  # KID's kernel terms of the reference
-
-
 class Evaluator:
     """Holds the real data's statistics, computed once, and scores sample sets against them."""
 
@@ -87,7 +75,10 @@ class Evaluator:
         extractor = FEATURE_EXTRACTORS[dataset.feature_space]
         self.parts = extractor.real_parts(dataset, samples)
         self.extractor = extractor(dataset, self.parts, classifier, inception)
-        self.real = self.real_side() if real is None else real
+        if real is None:  # computed here, or read from the cache a sweep on the same data and settings left
+            key = real_side_key(self.parts.reference, dataset, self.extractor.network_state(), samples)
+            real = cached_real_side(key, self.real_side)
+        self.real = real
         self.last_histogram: torch.Tensor | None = None  # the last evaluated samples' mode shares
 
     def real_side(self) -> RealSide:

@@ -98,6 +98,10 @@ class FeatureExtractor:
         """Facts about the extractor reported beside every evaluation (a classifier's accuracy)."""
         return {}
 
+    def network_state(self) -> dict[str, torch.Tensor] | None:
+        """The feature network's weights, where there is one: part of what the real side is cached by."""
+        return None
+
     def protocol(self) -> str:
         raise NotImplementedError
 
@@ -167,6 +171,9 @@ class DomainClassifier(FeatureExtractor):
     def constant_metrics(self) -> dict[str, float]:
         return {names.CLASSIFIER_ACCURACY: self.trained.held_out_accuracy}
 
+    def network_state(self) -> dict[str, torch.Tensor] | None:
+        return self.trained.state_dict
+
     def protocol(self) -> str:
         return (f"the penultimate layer of a classifier trained on {self.dataset.name}'s own classes "
                 f"(not comparable with Inception FIDs)")
@@ -220,6 +227,9 @@ class Inception(FeatureExtractor):
         if inception is None:
             raise ValueError(f"{dataset.name} is scored on FID Inception features: set eval.inception_weights")
         self.network = inception
+
+    def network_state(self) -> dict[str, torch.Tensor] | None:
+        return self.network.state_dict()
 
     def assess(self, points: torch.Tensor) -> Assessed:
         features, probabilities = inception_outputs(self.network, points)
