@@ -15,9 +15,14 @@ import numpy as np
 import torch
 
 from pipeline.core.data.base import DatasetError, GanDataset
+from pipeline.core.data.download import RemoteFile
 from pipeline.core.data.image_folder import image_folder, load_image
-from pipeline.core.data.published import CELEBA, published_folder
+from pipeline.core.data.published import Published, published_folder
 from pipeline.spec.feature_spaces import INCEPTION
+
+# The official zip is on a Google Drive folder (no plain HTTP host): the user's `url` or `path` only.
+CELEBA = Published("celeba", (RemoteFile("img_align_celeba.zip", "md5:00d2c5bc6d35e252742224ab0c1e8fcb", ()),), ())
+
 
 ARCHIVE = "img_align_celeba.zip"
 

@@ -18,8 +18,13 @@ import numpy as np
 import torch
 
 from pipeline.core.data.base import DatasetError, GanDataset
-from pipeline.core.data.published import CIFAR10, published_folder
+from pipeline.core.data.published import Published, idx_files, published_folder
 from pipeline.spec.feature_spaces import INCEPTION
+
+CIFAR10_HOSTS = ("https://www.cs.toronto.edu/~kriz/",)
+CIFAR10 = Published("cifar10", idx_files(CIFAR10_HOSTS, {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"}),
+                    CIFAR10_HOSTS)
+
 
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"

@@ -18,8 +18,29 @@ import numpy as np
 import torch
 
 from pipeline.core.data.base import DatasetError, GanDataset
-from pipeline.core.data.published import FASHION_MNIST, MNIST, Published, published_folder
+from pipeline.core.data.published import Published, idx_files, published_folder
 from pipeline.spec.feature_spaces import CLASSIFIER
+
+# LeCun's page is MNIST's canonical home but refuses plain downloads at times; torchvision's and
+# TensorFlow's mirrors serve the same four files.
+MNIST_HOSTS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
+               "http://yann.lecun.com/exdb/mnist/")
+MNIST = Published("mnist", idx_files(MNIST_HOSTS, {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}), MNIST_HOSTS)
+
+FASHION_HOSTS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                 "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
+FASHION_MNIST = Published("fashion_mnist", idx_files(FASHION_HOSTS, {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}), FASHION_HOSTS)
+
 
 STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -2,9 +2,10 @@
 
     data = load_dataset(dataset_config("cifar10", limit=1000))
 
-A new dataset is its schema (spec/datasets.py: fields, images or points, feature space), its loader
-here, and where it is published (published.py) when it is fetched by name; tests/test_datasets.py
-checks that every schema has a loader that gives its feature space.
+A new dataset is its schema (spec/datasets.py: fields, images or points, feature space; the spec layer
+runs without torch) and its loader module (how its files are read and, for one fetched by name, its
+`Published` entry: files, checksums, hosts), named in LOADERS below; tests/test_datasets.py checks
+that every schema has a loader that gives its feature space.
 """
 
 from __future__ import annotations

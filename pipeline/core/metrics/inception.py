@@ -17,10 +17,18 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from pipeline.core.data.published import FID_INCEPTION, published_folder
+from pipeline.core.data.download import RemoteFile
+from pipeline.core.data.published import Published, published_folder
 
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
+
+# pytorch-fid's FID Inception weights: the file behind the FID numbers papers print. The 8 hex digits in
+# its name start its SHA-256.
+FID_WEIGHTS_HOSTS = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/",)
+FID_INCEPTION = Published("weights", (RemoteFile(
+    "pt_inception-2015-12-05-6726825d.pth", "sha256:6726825d",
+    tuple(host + "pt_inception-2015-12-05-6726825d.pth" for host in FID_WEIGHTS_HOSTS)),), FID_WEIGHTS_HOSTS)
 
 
 class BasicConv2d(nn.Module):
