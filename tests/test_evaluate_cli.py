@@ -14,6 +14,7 @@ from pipeline.spec import metric_names as names
 from pipeline.spec.datasets import dataset_config
 
 from .conftest import tiny_spec
+from .fixtures import write_cifar10_tarball
 
 
 def evaluate_json(capsys, *argv):
@@ -128,3 +129,19 @@ def test_datasets_with_a_path(tmp_path, capsys):
 
     assert main(["--dataset", "tabular", "--samples", str(tmp_path / "rows.npy")]) == 2  # a table has no name
     assert "--dataset-path" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # Inception passes over a few CIFAR-10-format images
+def test_cifar10_samples_on_inception_features_as_the_literature_scores_them(tmp_path, capsys, weights_file):
+    """`python -m pipeline.evaluate --dataset cifar10 --features inception --weights PATH --samples x.npy`
+    (the weights a file in pytorch-fid's format; the tarball in CIFAR-10's own format)."""
+    tarball = write_cifar10_tarball(tmp_path / "cifar", per_batch=12)  # 60 training images
+    samples = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", samples)
+    assert main(["--dataset", "cifar10", "--dataset-path", str(tarball.parent), "--features", "inception",
+                 "--weights", str(weights_file), "--samples", str(tmp_path / "x.npy"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["samples"] == 20 and scores["fid"] > 0 and "inception_score" in scores
+    assert scores["protocol"].startswith("FID Inception pool features") and "modes" not in scores
+    assert main(["--dataset", "ring8", "--features", "inception", "--samples", str(tmp_path / "x.npy")]) == 2
+    assert "--features inception scores images, and ring8 is not image data" in capsys.readouterr().err

@@ -105,6 +105,6 @@ def test_evaluations_score_the_average_that_checkpoint_readers_sample(tmp_path):
     _, reported, checkpoint = collected.reports[-1]
     torch.save(checkpoint, tmp_path / "gan.pt")
     points, _ = checkpoint_to_points(tmp_path / "gan.pt", 500)
-    rescored = evaluate_points(points, load_dataset(spec.trial.dataset), 500)
+    rescored = evaluate_points(points, load_dataset(spec.trial.dataset), spec.trial.eval)
     assert rescored[names.FID] == pytest.approx(reported[names.FID], rel=1e-6)
     assert rescored[names.HQ_FRACTION] == reported[names.HQ_FRACTION]

@@ -5,6 +5,7 @@
     python -m pipeline.evaluate --checkpoint ray_results/.../checkpoint_000005/gan.pt
     python -m pipeline.evaluate --dataset mnist --dataset-path data/mnist --samples digits.npy
     python -m pipeline.evaluate --dataset mnist5k --samples digits.npy --floor  # + floor.*, floor_sd.* at this n
+    python -m pipeline.evaluate --dataset cifar10 --features inception --weights pt_inception.pth --samples x.npy
 
 Images are floats in [0, 1] or uint8 in [0, 255]. Exactly `--n` samples are scored (default: the
 trial default, 2000, or all of them if fewer): FID and KID depend on n, so compare equal n only.
@@ -33,6 +34,7 @@ from pipeline.spec.datasets import DATASET_NAMES, dataset_config
 from pipeline.spec.metric_names import FLOOR_PREFIX, FLOOR_SD_PREFIX, FLOOR_SOURCE_PARAM, FLOOR_SPREAD_PARAM
 
 DEFAULT_N = EvalConfig().samples
+PROTOCOL_KEY = "protocol"  # how the numbers were computed: feature space, n, the real reference
 SUBSET_SEED = 0  # which n of a larger samples file are scored: fixed, so a file always scores the same
 
 
@@ -87,18 +89,20 @@ def random_subset(points: torch.Tensor, n: int) -> torch.Tensor:
     return points[torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]]
 
 
-def evaluate_points(
-    points: torch.Tensor, dataset: GanDataset, n: int, inception_weights: str | None = None, floor: bool = False
-) -> dict[str, float | str]:
-    """The metrics of n of the points (random_subset); with `floor`, also the real-data floor at the same n
-    (`floor.*`), its sd over real sets (`floor_sd.*`) and which real points those were."""
+def evaluate_points(points: torch.Tensor, dataset: GanDataset, evaluation: EvalConfig, floor: bool = False
+                    ) -> dict[str, float | str]:
+    """The metrics of `evaluation.samples` of the points (random_subset), in its feature space, and the
+    protocol they were computed by; with `floor`, also the real-data floor at the same n (`floor.*`), its
+    sd over real sets (`floor_sd.*`) and which real points those were."""
+    n = evaluation.samples
     if points.shape[0] < n:
         raise InputError(f"--n {n} asks for more samples than the {points.shape[0]} given")
     try:  # the evaluator's own checks (n against the data, shapes) are the user's input here
-        evaluator = build_evaluator(EvalConfig(samples=n, inception_weights=inception_weights), dataset, None)
+        evaluator = build_evaluator(evaluation, dataset, None)
         metrics: dict[str, float | str] = dict(evaluator.evaluate(random_subset(points, n)))
     except ValueError as err:
         raise InputError(str(err)) from None
+    metrics[PROTOCOL_KEY] = evaluator.protocol()
     if floor:
         spread = evaluator.floor_spread()
         metrics.update({f"{FLOOR_PREFIX}{k}": v for k, v in evaluator.real_floor().items()})
@@ -128,8 +132,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset-path", type=Path, default=None,
                         help="folder or file of the dataset: image_folder and tabular need one; mnist, "
                              "fashion_mnist and cifar10 are downloaded into the data cache without it")
-    parser.add_argument("--inception-weights", default=None,
-                        help="natural images: local FID Inception weights (pytorch-fid's .pth); without it "
+    parser.add_argument("--features", choices=["dataset", "inception"], default=None,
+                        help="dataset: the data's own feature space (digits: a classifier of their classes; natural "
+                             "images: Inception); inception: FID Inception features for any image data, as the "
+                             "literature scores digits too (default: the checkpoint's eval.features, else dataset)")
+    parser.add_argument("--weights", default=None,
+                        help="Inception features: local FID Inception weights (pytorch-fid's .pth); without it "
                              "pytorch-fid's file is downloaded into the data cache and its SHA-256 checked")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", type=Path, help=".npy file: N x 2 points, or images in [0, 1] or uint8")
@@ -150,17 +158,26 @@ def run(args: argparse.Namespace) -> dict:
             raise InputError(f"{args.checkpoint}: no such checkpoint file")
         points, config = checkpoint_to_points(args.checkpoint, args.n or DEFAULT_N)
         dataset = dataset_from_args(args) if args.dataset else load_dataset(config.dataset)
-        weights = args.inception_weights or config.eval.inception_weights
+        evaluation = EvalConfig(samples=config.eval.samples, features=args.features or config.eval.features,
+                                inception_weights=args.weights or config.eval.inception_weights)
+        check_features(evaluation, dataset)
     else:
         if args.dataset is None:
             raise InputError("--samples needs --dataset")
         if not args.samples.is_file():
             raise InputError(f"{args.samples}: no such samples file")
         dataset = dataset_from_args(args)
+        evaluation = EvalConfig(features=args.features or "dataset", inception_weights=args.weights)
+        check_features(evaluation, dataset)
         points = samples_to_points(load_array(args.samples), dataset, str(args.samples))
-        weights = args.inception_weights
     n = args.n or min(DEFAULT_N, points.shape[0])
-    return {"dataset": dataset.name, "samples": n, **evaluate_points(points, dataset, n, weights, args.floor)}
+    return {"dataset": dataset.name, "samples": n,
+            **evaluate_points(points, dataset, evaluation.model_copy(update={"samples": n}), args.floor)}
+
+
+def check_features(evaluation: EvalConfig, dataset: GanDataset) -> None:
+    if evaluation.features == "inception" and not dataset.is_image:
+        raise InputError(f"--features inception scores images, and {dataset.name} is not image data")
 
 
 def main(argv: list[str] | None = None) -> int:
