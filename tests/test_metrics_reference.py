@@ -142,3 +142,17 @@ def test_inception_score_matches_the_original_code(count):
     expected_mean, expected_sd = improved_gan_inception_score(preds)
     assert mean == pytest.approx(expected_mean, rel=1e-9) and sd == pytest.approx(expected_sd, rel=1e-6)
     assert 1.0 < mean <= 1008
+
+
+def test_inception_score_is_the_number_of_classes_for_confident_balanced_samples_and_1_for_one_class():
+    """On a known head (confident softmax outputs over Inception's 1008 classes): 10 classes equally often
+    give an IS of 10, every sample in one class an IS of 1, in each of the 10 splits (sd 0)."""
+    confident = torch.full((1000, 1008), 1e-9)
+    confident[torch.arange(1000), torch.arange(1000) % 10] = 1.0
+    confident /= confident.sum(dim=1, keepdim=True)
+    mean, sd = probabilities_to_inception_score(confident)
+    assert mean == pytest.approx(10.0, rel=1e-4) and sd == pytest.approx(0.0, abs=1e-4)
+    one_class = torch.full((1000, 1008), 1e-9)
+    one_class[:, 7] = 1.0
+    one_class /= one_class.sum(dim=1, keepdim=True)
+    assert probabilities_to_inception_score(one_class)[0] == pytest.approx(1.0, rel=1e-4)
