@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pipeline.core.data import DatasetError, load_dataset
+from pipeline.core.metrics.evaluator import needs_classifier
 from pipeline.core.metrics.split import digit_split
 from pipeline.spec.datasets import dataset_config
 
@@ -133,4 +134,4 @@ def test_each_dataset_says_its_feature_space_as_its_config_does(tmp_path):
         data = load_dataset(config)
         assert data.feature_space == config.feature_space, name
         assert data.is_image == config.images, name
-        assert data.needs_digit_classifier == (config.feature_space in ("classifier", "stacked_digits")), name
+        assert needs_classifier(data) == (config.feature_space in ("classifier", "stacked_digits")), name

@@ -34,7 +34,7 @@ from pipeline.core.gan import (
 from pipeline.core.images import histogram_plot, image_grid, scatter_plot
 from pipeline.core.metrics import Evaluator
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
-from pipeline.core.metrics.evaluator import digit_source, needs_classifier
+from pipeline.core.metrics.evaluator import digit_source, needs_classifier, needs_inception
 from pipeline.core.metrics.inception import FIDInception, fid_inception_weights, load_fid_inception
 from pipeline.core.metrics.real_side import RealSide
 from pipeline.core.parallel import DataParallel
@@ -186,7 +186,7 @@ def build_evaluator(config: EvalConfig, dataset: GanDataset, classifier: Trained
     dataset = scored_view(config, dataset)
     if needs_classifier(dataset) and classifier is None:
         classifier = cached_classifier(digit_source(dataset))
-    if dataset.feature_space == INCEPTION and inception is None:
+    if needs_inception(dataset) and inception is None:
         inception = load_fid_inception(fid_inception_weights(config.inception_weights))
     return Evaluator(dataset, config.samples, classifier, inception, real)
 

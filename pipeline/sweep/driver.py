@@ -20,12 +20,11 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from pipeline.core.data import GanDataset
 from pipeline.core.metrics.classifier import TrainedClassifier, cached_classifier
-from pipeline.core.metrics.evaluator import Evaluator, digit_source, needs_classifier
+from pipeline.core.metrics.evaluator import Evaluator, digit_source, needs_classifier, needs_inception
 from pipeline.core.metrics.inception import fid_inception_weights
 from pipeline.core.train import build_evaluator, scored_view
 from pipeline.errors import NothingToResume, TrackingUnavailable
 from pipeline.spec.config import POPULATION_SCHEDULERS, SweepSpec
-from pipeline.spec.feature_spaces import INCEPTION
 from pipeline.sweep.capacity import DRIVER_CPUS, TrialDemand
 from pipeline.sweep.champion import register_best_trial
 from pipeline.sweep.cluster import SweepOptions, gpus_per_trial, start_limits, trials_in_parallel, wait_for_capacity
@@ -91,7 +90,7 @@ def log_real_floor(sweep: SweepRun, spec: SweepSpec, evaluator: Evaluator) -> No
 
 def evaluation_protocol(spec: SweepSpec, evaluator: Evaluator) -> str:
     """The evaluator's protocol, with the Inception weights' file and SHA-256 where they score the data."""
-    if evaluator.dataset.feature_space != INCEPTION:
+    if not needs_inception(evaluator.dataset):
         return evaluator.protocol()
     weights = fid_inception_weights(spec.trial.eval.inception_weights)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -100,7 +99,7 @@ def evaluation_protocol(spec: SweepSpec, evaluator: Evaluator) -> str:
 
 def shipped_weights(evaluator: Evaluator) -> dict | None:
     """The FID Inception weights the driver's evaluator holds, for the trials; None in other feature spaces."""
-    return evaluator.extractor.network.state_dict() if evaluator.dataset.feature_space == INCEPTION else None
+    return evaluator.extractor.network_state() if needs_inception(evaluator.dataset) else None
 
 
 def tune_run_name(spec: SweepSpec, sweep: SweepRun) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pipeline.errors import UserError
-from pipeline.spec.feature_spaces import CLASSIFIER, COORDINATES, STACKED_DIGITS
+from pipeline.spec.feature_spaces import COORDINATES
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,6 @@ class GanDataset:
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.points.shape[1:])
-
-    @property
-    def needs_digit_classifier(self) -> bool:
-        return self.feature_space in (CLASSIFIER, STACKED_DIGITS)
 
     @property
     def has_modes(self) -> bool:

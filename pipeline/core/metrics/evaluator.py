@@ -33,7 +33,13 @@ from pipeline.spec import metric_names as names
 
 
 def needs_classifier(dataset: GanDataset) -> bool:
-    return dataset.needs_digit_classifier
+    """Whether the data's feature space is a classifier of its classes (trained once, then cached)."""
+    return FEATURE_EXTRACTORS[dataset.feature_space].needs_classifier
+
+
+def needs_inception(dataset: GanDataset) -> bool:
+    """Whether the data is scored on FID Inception features (the weights are read, or fetched, once)."""
+    return FEATURE_EXTRACTORS[dataset.feature_space].needs_inception
 
 
 def digit_source(dataset: GanDataset) -> GanDataset:

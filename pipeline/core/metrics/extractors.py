@@ -66,6 +66,8 @@ class FeatureExtractor:
 
     space: ClassVar[str]
     min_mode_share: ClassVar[float] = 0.0  # 2D mixtures: PacGAN's one sample makes a mode covered
+    needs_classifier: ClassVar[bool] = False  # a classifier of the data's classes, trained once per dataset
+    needs_inception: ClassVar[bool] = False  # the FID Inception network and its weights
 
     def __init__(self, dataset: GanDataset, parts: RealParts, classifier: TrainedClassifier | None = None,
                  inception: FIDInception | None = None):
@@ -137,6 +139,7 @@ class DomainClassifier(FeatureExtractor):
 
     space = CLASSIFIER
     min_mode_share = DIGIT_MIN_MODE_SHARE
+    needs_classifier = True
 
     def __init__(self, dataset: GanDataset, parts: RealParts, classifier: TrainedClassifier | None = None,
                  inception: FIDInception | None = None):
@@ -220,6 +223,7 @@ class Inception(FeatureExtractor):
     Inception Score."""
 
     space = INCEPTION
+    needs_inception = True
 
     def __init__(self, dataset: GanDataset, parts: RealParts, classifier: TrainedClassifier | None = None,
                  inception: FIDInception | None = None):
