@@ -148,6 +148,10 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         raise SweepNotFound(f"no MLflow experiment named {name!r} at {tracking_uri}")
     parent = find_parent(client, experiment.experiment_id, parent_run_id)
     trials = search(client, experiment.experiment_id, f"tags.mlflow.parentRunId = '{parent['run_id']}'")
+    swept = json.loads(parent[f"params.{SWEPT_PARAM}"])
+    # a conditional key whose condition held for no trial was never logged: its column is all missing
+    trials = trials.reindex(columns=[*trials.columns, *(f"params.{key}" for key in swept
+                                                        if f"params.{key}" not in trials)])
     data = SweepData(
         name=name,
         tracking_uri=tracking_uri,
@@ -155,7 +159,7 @@ def load_sweep(name: str, tracking_uri: str, parent_run_id: str | None = None) -
         trials=trials,
         metric=parent[f"tags.{METRIC_TAG}"],
         mode=parent[f"tags.{MODE_TAG}"],
-        swept=json.loads(parent[f"params.{SWEPT_PARAM}"]),
+        swept=swept,
         floor=prefixed_metrics(parent, FLOOR_PREFIX),
         experiment_id=experiment.experiment_id,
         floor_sd=prefixed_metrics(parent, FLOOR_SD_PREFIX),
