@@ -59,7 +59,7 @@ class SweepData:
     floor: dict[str, float]
     experiment_id: str = ""
     floor_sd: dict[str, float] = field(default_factory=dict)  # the floor's sd over real sets of eval.samples
-    floor_source: str | None = None  # which real points the floor scores (None: a sweep from before it was logged)
+    floor_source: str | None = None  # which real points the floor scores (None: the sweep logged no floor)
     floor_spread: str | None = None  # which real sets floor_sd is over
     protocol: str | None = None  # how every metric is computed: feature space, n, reference, weights
     min_modes: int | None = None  # search.min_modes of the sweep
@@ -110,7 +110,7 @@ def download(client: MlflowClient, run_id: str, path: str) -> bytes:
 
 
 def parse_optional_int(text: object) -> int | None:
-    """A param logged from an optional int: 'None' (or absent, from older sweeps) is None."""
+    """A param logged from an optional int: 'None' is None."""
     return int(text) if isinstance(text, str) and text.isdigit() else None
 
 
@@ -126,11 +126,8 @@ def logged_seeds(parent: pd.Series) -> int:
 
 
 def logged_objectives(parent: pd.Series) -> tuple[tuple[str, str], ...]:
-    """The sweep's (metric, mode) pairs; sweeps from before multi-objective ranking had the one."""
-    logged = parent.get(f"tags.{OBJECTIVES_TAG}")
-    if isinstance(logged, str):
-        return tuple((str(metric), str(mode)) for metric, mode in json.loads(logged))
-    return ((parent[f"tags.{METRIC_TAG}"], parent[f"tags.{MODE_TAG}"]),)
+    """The sweep's (metric, mode) pairs, the ranking one first: several for a multi-objective sweep."""
+    return tuple((str(metric), str(mode)) for metric, mode in json.loads(parent[f"tags.{OBJECTIVES_TAG}"]))
 
 
 def prefixed_metrics(run: pd.Series, prefix: str) -> dict[str, float]:
