@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -10,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,19 +49,22 @@ def weights_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory) -> Path:
-    """An SQLite tracking store with MLflow's tables, made once per test worker: making them (alembic's
-    migrations) costs 2 s, which every test with a store of its own would pay again."""
-    path = tmp_path_factory.mktemp("store") / "empty.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
+@functools.cache
+def migrated_store() -> Path:
+    """An SQLite tracking store with MLflow's tables, made once per test worker (alembic's migrations cost
+    2 s, which every test and sweep with a store of its own would pay again), in a folder removed when the
+    worker exits. A sweep making its store fresh is still tested where a test gives its own --tracking-uri
+    (tests/test_sweep_e2e.py, tests/test_resume.py)."""
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    MlflowClient(f"sqlite:///{folder / 'empty.db'}").search_experiments()
+    return folder / "empty.db"
 
 
 @pytest.fixture
-def store_uri(tmp_path, empty_store) -> str:
-    """A fresh tracking store for this test alone (a copy of `empty_store`), in tmp_path."""
-    shutil.copy(empty_store, tmp_path / "ml.db")
+def store_uri(tmp_path) -> str:
+    """A fresh tracking store for this test alone (a copy of `migrated_store`), in tmp_path."""
+    shutil.copy(migrated_store(), tmp_path / "ml.db")
     return f"sqlite:///{tmp_path / 'ml.db'}"
 
 
@@ -96,6 +102,8 @@ def run_sweep(workdir: Path, spec: str, *overrides: str, env: dict[str, str] | N
     """`python -m pipeline.sweep search_spaces/SPEC --set ...` as a user runs it, tracked in workdir/ml.db
     (`env`: variables added to the environment it runs in; `extra`: more options, e.g. --extend)."""
     uri = f"sqlite:///{workdir / 'ml.db'}"
+    if not (workdir / "ml.db").exists():  # a first sweep here: MLflow's tables made once per test worker
+        shutil.copy(migrated_store(), workdir / "ml.db")
     command = [sys.executable, "-m", "pipeline.sweep", str(SEARCH_SPACES / spec), "--tracking-uri", uri, *extra]
     for override in overrides:
         command += ["--set", override]
